@@ -1,0 +1,4 @@
+import { runServiceMain } from '@soma/service-runtime';
+import { authService } from './auth.service-definition.js';
+
+runServiceMain(authService);

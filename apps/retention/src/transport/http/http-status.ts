@@ -1,0 +1,20 @@
+import { RetentionErrorCode } from '../../domain/retention.errors.js';
+
+/** The one mapping of retention error codes to HTTP status codes. Exhaustive: a new code fails to compile here. */
+export function httpStatusOf(code: string): number {
+  const known = code as RetentionErrorCode;
+  switch (known) {
+    case RetentionErrorCode.Unauthenticated:
+      return 401;
+    case RetentionErrorCode.PermissionDenied:
+      return 403;
+    case RetentionErrorCode.NotFound:
+      return 404;
+    case RetentionErrorCode.Unavailable:
+      return 503;
+    default: {
+      const unreachable: never = known;
+      return unreachable ?? 500;
+    }
+  }
+}

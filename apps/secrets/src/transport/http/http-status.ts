@@ -1,0 +1,20 @@
+import { SecretsErrorCode } from '../../domain/secrets.errors.js';
+
+/** The one mapping of secrets error codes to HTTP status codes. Exhaustive: a new code fails to compile here. */
+export function httpStatusOf(code: string): number {
+  const known = code as SecretsErrorCode;
+  switch (known) {
+    case SecretsErrorCode.Unauthenticated:
+      return 401;
+    case SecretsErrorCode.PermissionDenied:
+      return 403;
+    case SecretsErrorCode.NotFound:
+      return 404;
+    case SecretsErrorCode.Unavailable:
+      return 503;
+    default: {
+      const unreachable: never = known;
+      return unreachable ?? 500;
+    }
+  }
+}

@@ -1,0 +1,11 @@
+export { SECURITY_EVENT_SCHEMA, SecurityEventTypes } from './security-event.js';
+export type { SecurityEvent, SecurityEventActor, SecurityEventOutcome, SecurityEventType } from './security-event.js';
+export { SECURITY_EVENT_JSON_SCHEMA } from './security-event.schema.js';
+export { validateSecurityEvent, decodeSecurityEvent, MAX_SECURITY_EVENT_BYTES } from './validate-security-event.js';
+export type { EventValidationResult } from './validate-security-event.js';
+export { Topics, TOPIC_PARTITIONS } from './topics.js';
+export type { TopicName } from './topics.js';
+export { GrpcServices, protoRoot, protoPath } from './proto.js';
+export type { SomaServiceName } from './proto.js';
+export { DomainError, InvalidInputError, GRPC_REASON_KEY, REQUEST_ID_KEY } from './errors.js';
+export type { ProblemDetails } from './errors.js';

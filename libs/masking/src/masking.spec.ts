@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest';
+import { maskApiKey, maskEmail, maskPersonalData, maskSecretsDeep, maskSecretsInText } from './masking.js';
+
+describe('masking', () => {
+  const key = 'sk-soma-AbCdEfGhIjKlMnOpQrStUvWxYz012345';
+  it('keeps the first 8 and last 4 characters of an API key', () => {
+    expect(maskApiKey(key)).toBe('sk-soma-…2345');
+    expect(maskApiKey('short')).toBe('***');
+  });
+  it('masks bearer tokens, JWTs and API keys inside free text', () => {
+    const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2lnbmF0dXJlc2lnbmF0dXJl';
+    const out = maskSecretsInText(`auth=Bearer ${jwt} key=${key} again ${jwt}`);
+    expect(out).not.toContain(jwt);
+    expect(out).not.toContain('AbCdEfGhIjKlMnOp');
+    expect(out).toContain('Bearer ***');
+  });
+  it('masks e-mail addresses', () => {
+    expect(maskEmail('write to alice@example.com now')).toBe('write to a***@example.com now');
+  });
+  it('redacts secret-named fields at any depth and survives cycles', () => {
+    const obj: Record<string, unknown> = { user: 'u1', nested: { password: 'hunter2', db_password: 'x', list: [{ token: 't' }] } };
+    obj['self'] = obj;
+    const out = JSON.stringify(maskSecretsDeep(obj));
+    expect(out).not.toContain('hunter2');
+    expect(out).toContain('[redacted]');
+    expect(out).toContain('[cycle]');
+    expect(out).toContain('u1');
+  });
+  it('masks personal data in details', () => {
+    expect(maskPersonalData({ email: 'bob@corp.io', api_key: key })).toEqual({ email: 'b***@corp.io', api_key: '[redacted]' });
+  });
+});

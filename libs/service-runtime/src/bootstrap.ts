@@ -1,0 +1,122 @@
+import 'reflect-metadata';
+import { ReflectionService } from '@grpc/reflection';
+import { type DynamicModule, Global, Module, type Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { type GrpcOptions, Transport } from '@nestjs/microservices';
+import { HealthImplementation } from 'grpc-health-check';
+import helmet from 'helmet';
+import { GrpcServices, protoPath, protoRoot, type SomaServiceName } from '@soma/contracts';
+import { createLogger, createMetricsRegistry, initTracing, ReadinessRegistry, type Logger, type Registry } from '@soma/observability';
+import { SomaExceptionFilter, type GrpcStatusMapper, type HttpStatusMapper } from './error-filters.js';
+import { HealthController } from './health.controller.js';
+import { serviceInfoController } from './service-info.controller.js';
+import { NestPinoLogger } from './nest-logger.js';
+import { LOGGER, METRICS, READINESS, SERVICE_NAME } from './tokens.js';
+
+export interface ServiceRuntime {
+  service: SomaServiceName;
+  instanceId: string;
+  logger: Logger;
+  metrics: Registry;
+  readiness: ReadinessRegistry;
+}
+
+/** Create what every service process shares before its module is built. */
+export function createServiceRuntime(service: SomaServiceName, logLevel = 'info', tracing = true, instanceId = String(process.pid)): ServiceRuntime {
+  if (tracing) initTracing(service);
+  return { service, instanceId, logger: createLogger({ service, level: logLevel }), metrics: createMetricsRegistry(service), readiness: new ReadinessRegistry() };
+}
+
+/** Global module exposing the runtime (logger, metrics, readiness) and the health endpoints. */
+@Global()
+@Module({})
+export class SomaRuntimeModule {
+  static forRoot(runtime: ServiceRuntime): DynamicModule {
+    return {
+      module: SomaRuntimeModule,
+      controllers: [HealthController, serviceInfoController(GrpcServices[runtime.service].service, { service: runtime.service, instanceId: runtime.instanceId })],
+      providers: [
+        { provide: LOGGER, useValue: runtime.logger },
+        { provide: METRICS, useValue: runtime.metrics },
+        { provide: READINESS, useValue: runtime.readiness },
+        { provide: SERVICE_NAME, useValue: runtime.service },
+      ],
+      exports: [LOGGER, METRICS, READINESS, SERVICE_NAME],
+    };
+  }
+}
+
+export interface ServiceListenOptions {
+  runtime: ServiceRuntime;
+  appModule: Type<unknown>;
+  host: string;
+  grpcPort: number;
+  httpPort: number;
+  grpcStatusOf: GrpcStatusMapper;
+  httpStatusOf: HttpStatusMapper;
+  corsOrigins?: string[];
+  corsAllowCredentials?: boolean;
+  /** Largest HTTP request body accepted. */
+  bodyLimit?: string;
+}
+
+export interface RunningService {
+  app: NestExpressApplication;
+  grpcHealth: HealthImplementation;
+  grpcUrl: string;
+  httpUrl: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Start one service: its gRPC server (own package + grpc.health.v1 + reflection) and its HTTP server
+ * (health, metrics, REST) with security headers, CORS, problem+json errors and graceful shutdown.
+ */
+export async function listenService(options: ServiceListenOptions): Promise<RunningService> {
+  const { runtime, host } = options;
+  const grpc = GrpcServices[runtime.service];
+  const grpcHealth = new HealthImplementation({ '': 'NOT_SERVING', [`${grpc.package}.${grpc.service}`]: 'NOT_SERVING' });
+  const app = await NestFactory.create<NestExpressApplication>(options.appModule, {
+    logger: new NestPinoLogger(runtime.logger),
+    bodyParser: true,
+    rawBody: false,
+    cors: options.corsOrigins?.length ? { origin: options.corsOrigins, credentials: options.corsAllowCredentials ?? false } : false,
+  });
+  app.use(helmet());
+  app.disable('x-powered-by');
+  app.useBodyParser('json', { limit: options.bodyLimit ?? '256kb' });
+  app.useGlobalFilters(new SomaExceptionFilter(runtime.logger, options.grpcStatusOf, options.httpStatusOf));
+  const grpcOptions: GrpcOptions = {
+    transport: Transport.GRPC,
+    options: {
+      url: `${host}:${options.grpcPort}`,
+      package: grpc.package,
+      protoPath: protoPath(runtime.service),
+      loader: { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [protoRoot()] },
+      maxReceiveMessageLength: 4 * 1024 * 1024,
+      gracefulShutdown: true,
+      onLoadPackageDefinition: (pkg: unknown, server: unknown) => {
+        grpcHealth.addToServer(server as Parameters<HealthImplementation['addToServer']>[0]);
+        new ReflectionService(pkg as ConstructorParameters<typeof ReflectionService>[0]).addToServer(server as Parameters<ReflectionService['addToServer']>[0]);
+      },
+    },
+  };
+  app.connectMicroservice(grpcOptions, { inheritAppConfig: true });
+  await app.startAllMicroservices();
+  await app.listen(options.httpPort, host);
+  grpcHealth.setStatus('', 'SERVING');
+  grpcHealth.setStatus(`${grpc.package}.${grpc.service}`, 'SERVING');
+  const running: RunningService = {
+    app,
+    grpcHealth,
+    grpcUrl: `${host}:${options.grpcPort}`,
+    httpUrl: `http://${host}:${options.httpPort}`,
+    close: async () => {
+      grpcHealth.setStatus('', 'NOT_SERVING');
+      await app.close();
+    },
+  };
+  runtime.logger.info({ grpc: running.grpcUrl, http: running.httpUrl }, `${runtime.service} listening`);
+  return running;
+}

@@ -1,0 +1,10 @@
+export { createServiceRuntime, listenService, SomaRuntimeModule } from './bootstrap.js';
+export type { ServiceRuntime, ServiceListenOptions, RunningService } from './bootstrap.js';
+export { GrpcErrorFilter, ProblemJsonFilter, SomaExceptionFilter } from './error-filters.js';
+export type { GrpcStatusMapper, HttpStatusMapper } from './error-filters.js';
+export { decodeInput } from './decode-input.js';
+export { requestIdFrom } from './request-id.js';
+export { HealthController } from './health.controller.js';
+export { LOGGER, METRICS, READINESS, SERVICE_NAME } from './tokens.js';
+export { startSomaService, runServiceMain, EXIT_CONFIG } from './start-service.js';
+export type { ServiceDependencies, SomaServiceDefinition, StartedService } from './start-service.js';
