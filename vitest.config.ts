@@ -17,7 +17,7 @@ export default defineConfig({
     globals: true,
     // Integration files share the real servers; running files one at a time keeps them independent.
     fileParallelism: false,
-    reporters: ['default', ['json', { outputFile: '.local/test-results/vitest.json' }]],
+    reporters: ['default'],
     projects: [
       { plugins, resolve: { alias }, test: { name: 'unit', globals: true, include: ['apps/**/src/**/*.spec.ts', 'libs/**/src/**/*.spec.ts'], environment: 'node' } },
       {
