@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
+import { trace } from '@opentelemetry/api';
 import { maskSecretsDeep, maskSecretsInText, SECRET_FIELD_NAMES } from '@soma/masking';
 
 export type { Logger } from 'pino';
@@ -29,6 +30,11 @@ export function createLogger(options: LoggerOptions): Logger {
       base: { service: options.service, pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       messageKey: 'msg',
+      // Every line written inside a traced request carries its trace id, so logs join traces and events.
+      mixin: () => {
+        const id = trace.getActiveSpan()?.spanContext().traceId;
+        return id ? { trace_id: id } : {};
+      },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       formatters: {
         level: (label) => ({ level: label }),

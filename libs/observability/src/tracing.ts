@@ -1,5 +1,7 @@
 import { context, propagation, trace, type Context, type Span, SpanStatusCode } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 
@@ -7,11 +9,17 @@ let provider: NodeTracerProvider | undefined;
 
 /**
  * Start OpenTelemetry tracing for this process: W3C trace context, async-hooks context manager.
- * Spans are created and propagated; exporting them is an operator's choice (see docs/observability).
+ * Spans are always created and propagated (the trace id reaches logs and security events); they are
+ * exported over OTLP/HTTP only when OTEL_EXPORTER_OTLP_ENDPOINT is set (the exporter reads the standard
+ * OTEL_EXPORTER_OTLP_* variables itself).
  */
 export function initTracing(service: string): void {
   if (provider) return;
-  provider = new NodeTracerProvider({ resource: resourceFromAttributes({ 'service.name': `soma-${service}` }) });
+  const exporting = Boolean(process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] || process.env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT']);
+  provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': `soma-${service}` }),
+    spanProcessors: exporting ? [new BatchSpanProcessor(new OTLPTraceExporter())] : [],
+  });
   provider.register({ propagator: new W3CTraceContextPropagator() });
 }
 
