@@ -12,7 +12,13 @@ export function grpcStatusOf(code: string): status {
     case AuthzErrorCode.NotFound:
       return status.NOT_FOUND;
     case AuthzErrorCode.Unavailable:
+    case AuthzErrorCode.RelationshipWriteFailed:
+    case AuthzErrorCode.AuditUnavailable:
       return status.UNAVAILABLE;
+    case AuthzErrorCode.InvalidArgument:
+      return status.INVALID_ARGUMENT;
+    case AuthzErrorCode.RelationshipsDisabled:
+      return status.FAILED_PRECONDITION;
     default: {
       const unreachable: never = known;
       return unreachable ?? status.INTERNAL;

@@ -11,7 +11,13 @@ export function httpStatusOf(code: string): number {
     case AuthzErrorCode.NotFound:
       return 404;
     case AuthzErrorCode.Unavailable:
+    case AuthzErrorCode.RelationshipWriteFailed:
+    case AuthzErrorCode.AuditUnavailable:
       return 503;
+    case AuthzErrorCode.InvalidArgument:
+      return 400;
+    case AuthzErrorCode.RelationshipsDisabled:
+      return 412;
     default: {
       const unreachable: never = known;
       return unreachable ?? 500;

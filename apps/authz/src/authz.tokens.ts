@@ -1,0 +1,3 @@
+/** Injection tokens of the authz module. */
+export const AUTHZ_DECISIONS = Symbol('authz:decisions');
+export const POLICY_WATCHER = Symbol('authz:policy-watcher');
