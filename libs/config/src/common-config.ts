@@ -50,4 +50,22 @@ export class CommonConfig {
 
   @IsBoolean() @EnvBoolean()
   OTEL_ENABLED: boolean = true;
+
+  /** Serve gRPC and HTTP over TLS with TLS_CERT_PATH / TLS_KEY_PATH (PEM files, mounted read-only). */
+  @IsBoolean() @EnvBoolean()
+  TLS_ENABLED: boolean = false;
+
+  @IsOptional() @IsString()
+  TLS_CERT_PATH?: string = undefined;
+
+  @IsOptional() @IsString()
+  TLS_KEY_PATH?: string = undefined;
+
+  /** The suite CA: with it, gRPC requires client certificates (mutual TLS between the suite's services). */
+  @IsOptional() @IsString()
+  TLS_CA_PATH?: string = undefined;
+
+  /** `require`: HTTP routes other than /healthz, /readyz, /metrics need a client certificate too. */
+  @IsIn(['none', 'require'])
+  TLS_HTTP_CLIENT_AUTH: 'none' | 'require' = 'none';
 }

@@ -13,6 +13,7 @@ import { HealthController } from './health.controller.js';
 import { serviceInfoController } from './service-info.controller.js';
 import { NestPinoLogger } from './nest-logger.js';
 import { LOGGER, METRICS, READINESS, SERVICE_NAME } from './tokens.js';
+import { clientCertificateGuard, grpcServerCredentials, httpsServerOptions, type ServerTls } from './tls.js';
 
 export interface ServiceRuntime {
   service: SomaServiceName;
@@ -59,6 +60,8 @@ export interface ServiceListenOptions {
   corsAllowCredentials?: boolean;
   /** Largest HTTP request body accepted. */
   bodyLimit?: string;
+  /** Serve both listeners over TLS (mutual TLS on gRPC when it carries a CA); plain text when absent. */
+  tls?: ServerTls;
 }
 
 export interface RunningService {
@@ -82,7 +85,9 @@ export async function listenService(options: ServiceListenOptions): Promise<Runn
     bodyParser: true,
     rawBody: false,
     cors: options.corsOrigins?.length ? { origin: options.corsOrigins, credentials: options.corsAllowCredentials ?? false } : false,
+    ...(options.tls ? { httpsOptions: httpsServerOptions(options.tls) } : {}),
   });
+  if (options.tls?.httpClientAuth) app.use(clientCertificateGuard());
   app.use(helmet());
   app.disable('x-powered-by');
   app.useBodyParser('json', { limit: options.bodyLimit ?? '256kb' });
@@ -95,6 +100,7 @@ export async function listenService(options: ServiceListenOptions): Promise<Runn
       protoPath: protoPath(runtime.service),
       loader: { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [protoRoot()] },
       maxReceiveMessageLength: 4 * 1024 * 1024,
+      ...(options.tls ? { credentials: grpcServerCredentials(options.tls) } : {}),
       gracefulShutdown: true,
       onLoadPackageDefinition: (pkg: unknown, server: unknown) => {
         grpcHealth.addToServer(server as Parameters<HealthImplementation['addToServer']>[0]);
@@ -111,12 +117,12 @@ export async function listenService(options: ServiceListenOptions): Promise<Runn
     app,
     grpcHealth,
     grpcUrl: `${host}:${options.grpcPort}`,
-    httpUrl: `http://${host}:${options.httpPort}`,
+    httpUrl: `${options.tls ? 'https' : 'http'}://${host}:${options.httpPort}`,
     close: async () => {
       grpcHealth.setStatus('', 'NOT_SERVING');
       await app.close();
     },
   };
-  runtime.logger.info({ grpc: running.grpcUrl, http: running.httpUrl }, `${runtime.service} listening`);
+  runtime.logger.info({ grpc: running.grpcUrl, http: running.httpUrl, tls: options.tls ? (options.tls.grpcClientAuth ? 'mutual' : 'server') : 'off' }, `${runtime.service} listening`);
   return running;
 }

@@ -8,3 +8,5 @@ export { HealthController } from './health.controller.js';
 export { LOGGER, METRICS, READINESS, SERVICE_NAME } from './tokens.js';
 export { startSomaService, runServiceMain, EXIT_CONFIG } from './start-service.js';
 export type { ServiceDependencies, SomaServiceDefinition, StartedService } from './start-service.js';
+export { loadServerTls, grpcServerCredentials, grpcClientCredentials, httpsServerOptions, clientCertificateGuard, PROBE_PATHS } from './tls.js';
+export type { ServerTls, TlsSettings } from './tls.js';

@@ -7,6 +7,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { join } from 'node:path';
 import { createServiceRuntime, listenService, type RunningService, type ServiceRuntime } from './bootstrap.js';
 import type { GrpcStatusMapper, HttpStatusMapper } from './error-filters.js';
+import { loadServerTls } from './tls.js';
 
 export interface ServiceDependencies<C> {
   config: Readonly<C>;
@@ -38,6 +39,8 @@ export const EXIT_CONFIG = 78;
  */
 export async function startSomaService<C extends CommonConfig>(def: SomaServiceDefinition<C>, env = process.env): Promise<StartedService<C>> {
   const config = await loadConfig(def.configClass, env);
+  // Certificate files are read before anything opens, so a bad TLS setup stops start-up cleanly (exit 78).
+  const tls = loadServerTls(config);
   const runtime = createServiceRuntime(def.service, config.LOG_LEVEL, config.OTEL_ENABLED, config.INSTANCE_ID);
   runtime.logger.info({ config: describeConfig(def.configClass, config) }, `${def.service} starting`);
   const events = new SecurityEventPublisher({
@@ -65,6 +68,7 @@ export async function startSomaService<C extends CommonConfig>(def: SomaServiceD
     httpStatusOf: def.httpStatusOf,
     corsOrigins: cors?.origins,
     corsAllowCredentials: cors?.allowCredentials,
+    tls,
   });
   let stopping: Promise<void> | undefined;
   const stop = () =>
