@@ -105,6 +105,17 @@ describe('Fernet', () => {
   });
 });
 
+describe('Fernet.fingerprint', () => {
+  it('is stable per key, differs between keys and contains no key material', () => {
+    const key = Fernet.generateKey();
+    const fp = new Fernet(key).fingerprint();
+    expect(fp).toMatch(/^[0-9a-f]{16}$/);
+    expect(new Fernet(key).fingerprint()).toBe(fp);
+    expect(new Fernet(Fernet.generateKey()).fingerprint()).not.toBe(fp);
+    expect(base64UrlDecodeStrict(key)!.toString('hex')).not.toContain(fp);
+  });
+});
+
 describe('MultiFernet', () => {
   const [k1, k2, k3] = [Fernet.generateKey(), Fernet.generateKey(), Fernet.generateKey()];
 

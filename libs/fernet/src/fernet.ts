@@ -129,6 +129,14 @@ export class Fernet {
     this.encryptionKey = bytes.subarray(16, 32);
   }
 
+  /**
+   * A short public identifier of this key (16 hex characters): an HMAC of a fixed label under the
+   * signing key, so it reveals nothing about the key yet tells operators which key a token uses.
+   */
+  fingerprint(): string {
+    return createHmac('sha256', this.signingKey).update('soma-fernet-key-fingerprint/v1').digest('hex').slice(0, 16);
+  }
+
   /** A new random key, in the form Python's `Fernet.generate_key()` prints. */
   static generateKey(): string {
     return base64UrlEncode(randomBytes(32));

@@ -4,7 +4,15 @@ import { DomainError } from '@soma/contracts';
 export enum SecretsErrorCode {
   Unauthenticated = 'UNAUTHENTICATED',
   PermissionDenied = 'PERMISSION_DENIED',
+  InvalidArgument = 'INVALID_ARGUMENT',
   NotFound = 'NOT_FOUND',
+  /** PutSecret's expected_version does not match the stored version. */
+  VersionConflict = 'VERSION_CONFLICT',
+  /** No configured Fernet key opens the stored token (an old key was removed too early). */
+  SecretUndecryptable = 'SECRET_UNDECRYPTABLE',
+  /** A vault:// or file reference could not be read now. */
+  ReferenceUnresolved = 'REFERENCE_UNRESOLVED',
+  /** Redis, auth, authz or the security-event buffer cannot serve now. */
   Unavailable = 'UNAVAILABLE',
 }
 

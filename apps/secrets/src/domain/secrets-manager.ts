@@ -1,0 +1,303 @@
+import type {
+  AccessPolicy,
+  Caller,
+  CallerAuthenticator,
+  Clock,
+  ReferenceResolver,
+  RequestContext,
+  SecretAction,
+  SecretCipher,
+  SecretMetadata,
+  SecretStore,
+  SecurityEvents,
+  SecretsEvent,
+} from './ports.js';
+import { assertNamePrefix, assertSecretName, MAX_SECRET_BYTES } from './secret-name.js';
+import { SecretsError, SecretsErrorCode } from './secrets.errors.js';
+
+export interface PutSecretInput {
+  name: string;
+  value: string;
+  reference: string;
+  expectedVersion: number;
+}
+
+export interface RotationResult {
+  keyId: string;
+  examined: number;
+  rotated: number;
+  alreadyCurrent: number;
+  unreadable: string[];
+  complete: boolean;
+  resumed: boolean;
+}
+
+/** Tenant recorded on events about callers auth did not vouch for. */
+const UNKNOWN_TENANT = 'unknown';
+const ROTATION_PAGE = 100;
+/** Attempts per secret when concurrent writes keep changing it under the rotation. */
+const SWAP_ATTEMPTS = 5;
+
+export interface SecretsManagerDeps {
+  authenticator: CallerAuthenticator;
+  policy: AccessPolicy;
+  store: SecretStore;
+  cipher: SecretCipher;
+  references: ReferenceResolver;
+  events: SecurityEvents;
+  clock: Clock;
+}
+
+/**
+ * The secrets use cases. Every call: authenticate → authorize (fail closed) → act → security
+ * event. A value is handed out only after its `secret_accessed` event is durably buffered; a
+ * write is refused when events cannot be recorded. Values never reach events, errors or logs.
+ */
+export class SecretsManager {
+  constructor(private readonly deps: SecretsManagerDeps) {}
+
+  async putSecret(ctx: RequestContext, input: PutSecretInput): Promise<{ metadata: SecretMetadata; created: boolean }> {
+    assertSecretName(input.name);
+    const hasValue = input.value !== '';
+    const hasReference = input.reference !== '';
+    if (hasValue === hasReference) throw new SecretsError(SecretsErrorCode.InvalidArgument, 'exactly one of value and reference must be set');
+    const plaintext = hasValue ? input.value : input.reference;
+    if (Buffer.byteLength(plaintext, 'utf8') > MAX_SECRET_BYTES) throw new SecretsError(SecretsErrorCode.InvalidArgument, `value must be at most ${MAX_SECRET_BYTES} bytes`);
+    if (hasReference) this.deps.references.validate(input.reference);
+    const caller = await this.authorize(ctx, 'secret:write', input.name, 'put_secret');
+    this.assertAuditable();
+    const outcome = await this.deps.store.put({
+      name: input.name,
+      token: this.deps.cipher.encrypt(plaintext),
+      kind: hasValue ? 'value' : 'reference',
+      keyId: this.deps.cipher.primaryKeyId,
+      actor: caller.sub,
+      now: this.now(),
+      expectedVersion: input.expectedVersion,
+    });
+    if (!outcome.ok) {
+      this.publish(this.event(ctx, caller, 'secret_written', 'put_secret', input.name, 'failure', 'version_conflict', { expected_version: input.expectedVersion, current_version: outcome.currentVersion }));
+      throw new SecretsError(SecretsErrorCode.VersionConflict, 'the secret changed: its version is not expected_version', { current_version: outcome.currentVersion });
+    }
+    this.publish(this.event(ctx, caller, 'secret_written', 'put_secret', input.name, 'success', null, {
+      version: outcome.metadata.version,
+      kind: outcome.metadata.kind,
+      created: outcome.created,
+      key_id: outcome.metadata.keyId,
+    }));
+    return { metadata: outcome.metadata, created: outcome.created };
+  }
+
+  async getSecret(ctx: RequestContext, name: string): Promise<{ value: string; metadata: SecretMetadata }> {
+    assertSecretName(name);
+    const caller = await this.authorize(ctx, 'secret:read', name, 'get_secret');
+    const stored = await this.deps.store.get(name);
+    if (!stored) {
+      this.publish(this.event(ctx, caller, 'secret_accessed', 'get_secret', name, 'failure', 'not_found'));
+      throw new SecretsError(SecretsErrorCode.NotFound, 'no secret of that name');
+    }
+    let plaintext: string;
+    let keyIndex: number;
+    try {
+      ({ plaintext, keyIndex } = this.deps.cipher.decrypt(stored.token));
+    } catch {
+      this.publish(this.event(ctx, caller, 'secret_accessed', 'get_secret', name, 'error', 'undecryptable', { key_id: stored.keyId }));
+      throw new SecretsError(SecretsErrorCode.SecretUndecryptable, 'the stored secret cannot be decrypted with the configured keys', { key_id: stored.keyId });
+    }
+    let value = plaintext;
+    if (stored.kind === 'reference') {
+      try {
+        value = await this.deps.references.resolve(name, plaintext);
+      } catch (e) {
+        this.publish(this.event(ctx, caller, 'secret_accessed', 'get_secret', name, 'error', 'reference_unresolved'));
+        throw e;
+      }
+    }
+    // Recorded before the value leaves: an unrecordable read is refused (publish throws).
+    this.publishOrRefuse(this.event(ctx, caller, 'secret_accessed', 'get_secret', name, 'success', null, { version: stored.version, kind: stored.kind, key_index: keyIndex }));
+    const { token: _token, ...metadata } = stored;
+    return { value, metadata };
+  }
+
+  async deleteSecret(ctx: RequestContext, name: string): Promise<boolean> {
+    assertSecretName(name);
+    const caller = await this.authorize(ctx, 'secret:write', name, 'delete_secret');
+    this.assertAuditable();
+    const deleted = await this.deps.store.delete(name);
+    this.publish(this.event(ctx, caller, 'secret_deleted', 'delete_secret', name, deleted ? 'success' : 'failure', deleted ? null : 'not_found'));
+    if (!deleted) throw new SecretsError(SecretsErrorCode.NotFound, 'no secret of that name');
+    return true;
+  }
+
+  async listSecrets(ctx: RequestContext, prefix: string, pageSize: number, pageToken: string): Promise<{ secrets: SecretMetadata[]; nextPageToken: string }> {
+    assertNamePrefix(prefix);
+    const size = pageSize === 0 ? 100 : pageSize;
+    if (size < 1 || size > 500) throw new SecretsError(SecretsErrorCode.InvalidArgument, 'page_size must be 1..500');
+    const cursor = pageToken === '' ? '0' : decodePageToken(pageToken);
+    await this.authorize(ctx, 'secret:read', '*', 'list_secrets');
+    const page = await this.deps.store.list(prefix, cursor, size);
+    const secrets = [...page.secrets].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return { secrets, nextPageToken: page.cursor === '0' ? '' : encodePageToken(page.cursor) };
+  }
+
+  /**
+   * Re-encrypt everything under the newest key, page by page from the saved checkpoint. Each
+   * secret is verified (the new token decrypts to the same plaintext) and swapped atomically
+   * only if unchanged; a secret written meanwhile is re-read (writes already use the newest key).
+   * The checkpoint moves only after a whole page is done, so a crash repeats at most one page,
+   * where already-current secrets are recognised by their signature and skipped.
+   */
+  async rotateEncryptionKey(ctx: RequestContext, maxSecrets: number): Promise<RotationResult> {
+    const caller = await this.authorize(ctx, 'secret:rotate', '*', 'rotate_encryption_key');
+    this.assertAuditable();
+    const { store, cipher } = this.deps;
+    const keyId = cipher.primaryKeyId;
+    const saved = await store.loadCheckpoint();
+    const resumed = saved !== null && saved.keyId === keyId && saved.cursor !== '0';
+    let cursor = resumed ? saved.cursor : '0';
+    const startedAt = resumed ? saved.startedAt : this.now();
+    const result: RotationResult = { keyId, examined: 0, rotated: 0, alreadyCurrent: 0, unreadable: [], complete: false, resumed };
+    for (;;) {
+      const budget = maxSecrets > 0 ? maxSecrets - result.examined : Number.POSITIVE_INFINITY;
+      if (budget <= 0) break;
+      const page = await store.scanNames(cursor, Math.min(ROTATION_PAGE, budget));
+      for (const name of page.names) {
+        result.examined += 1;
+        const outcome = await this.rotateOne(name);
+        if (outcome === 'rotated') result.rotated += 1;
+        else if (outcome === 'current') result.alreadyCurrent += 1;
+        else if (outcome === 'unreadable') result.unreadable.push(name);
+      }
+      // Whole pages only: the checkpoint moves past a page once every secret in it is done.
+      cursor = page.cursor;
+      await store.saveCheckpoint({ keyId, cursor, startedAt, updatedAt: this.now() });
+      if (cursor === '0') {
+        result.complete = true;
+        break;
+      }
+    }
+    this.publish(this.event(ctx, caller, 'encryption_key_rotated', 'rotate_encryption_key', '*', result.unreadable.length ? 'failure' : 'success', result.unreadable.length ? 'unreadable_secrets' : null, {
+      key_id: keyId,
+      examined: result.examined,
+      rotated: result.rotated,
+      already_current: result.alreadyCurrent,
+      unreadable: result.unreadable.length,
+      complete: result.complete,
+      resumed,
+    }));
+    return result;
+  }
+
+  private async rotateOne(name: string): Promise<'rotated' | 'current' | 'unreadable' | 'gone'> {
+    const { store, cipher } = this.deps;
+    for (let attempt = 0; attempt < SWAP_ATTEMPTS; attempt++) {
+      const stored = await store.get(name);
+      if (!stored) return 'gone';
+      let opened: { plaintext: string; keyIndex: number };
+      try {
+        opened = cipher.decrypt(stored.token);
+      } catch {
+        return 'unreadable';
+      }
+      if (opened.keyIndex === 0 && !stored.legacy && stored.keyId === cipher.primaryKeyId) return 'current';
+      const fresh = cipher.rotate(stored.token);
+      const check = cipher.decrypt(fresh);
+      // Never store what would not read back as the same secret under the newest key.
+      if (check.keyIndex !== 0 || check.plaintext !== opened.plaintext) throw new SecretsError(SecretsErrorCode.Unavailable, 'rotation self-check failed', { name });
+      if (await store.swapToken(name, stored.token, fresh, cipher.primaryKeyId, this.now())) return 'rotated';
+    }
+    throw new SecretsError(SecretsErrorCode.Unavailable, 'a secret kept changing during rotation; run the rotation again', { name });
+  }
+
+  /** Authenticate then ask the policy; any failure is a refusal, and denials are events. */
+  private async authorize(ctx: RequestContext, action: SecretAction, name: string, operation: string): Promise<Caller> {
+    if (!ctx.credential) {
+      this.publish(this.anonymousDenial(ctx, operation, name, 'missing_credential'));
+      throw new SecretsError(SecretsErrorCode.Unauthenticated, 'an authorization: Bearer credential is required');
+    }
+    let caller: Caller;
+    try {
+      caller = await this.deps.authenticator.authenticate(ctx.credential, ctx);
+    } catch (e) {
+      const unavailable = e instanceof SecretsError && e.code === SecretsErrorCode.Unavailable;
+      this.publish(this.anonymousDenial(ctx, operation, name, unavailable ? 'auth_unavailable' : 'unauthenticated'));
+      if (e instanceof SecretsError) throw e;
+      throw new SecretsError(SecretsErrorCode.Unavailable, 'the credential could not be verified now');
+    }
+    let decision;
+    try {
+      decision = await this.deps.policy.decide(caller, action, name, ctx);
+    } catch {
+      decision = { allowed: false, reason: 'policy_unavailable', decisionId: '' };
+    }
+    if (decision.allowed !== true) {
+      this.publish(this.event(ctx, caller, 'secret_access_denied', operation, name, 'denied', decision.reason || 'policy_violation', { permission: action, decision_id: decision.decisionId }));
+      throw new SecretsError(SecretsErrorCode.PermissionDenied, `${action} is not granted on this secret`, { decision_id: decision.decisionId, reason: decision.reason });
+    }
+    return caller;
+  }
+
+  private assertAuditable(): void {
+    const reason = this.deps.events.readiness();
+    if (reason) throw new SecretsError(SecretsErrorCode.Unavailable, 'security events cannot be recorded now; refusing to act unaudited', { reason });
+  }
+
+  /** Best effort for events that accompany a refusal or a failure: the refusal stands either way. */
+  private publish(event: SecretsEvent): void {
+    try {
+      this.deps.events.publish(event);
+    } catch {
+      // The caller is refused anyway; the publisher already logged why it could not buffer.
+    }
+  }
+
+  private publishOrRefuse(event: SecretsEvent): void {
+    try {
+      this.deps.events.publish(event);
+    } catch {
+      throw new SecretsError(SecretsErrorCode.Unavailable, 'security events cannot be recorded now; refusing to hand out the secret');
+    }
+  }
+
+  private event(ctx: RequestContext, caller: Caller, type: SecretsEvent['type'], action: string, resource: string, outcome: SecretsEvent['outcome'], reason: string | null, details: Record<string, unknown> = {}): SecretsEvent {
+    return {
+      type,
+      tenant: caller.tenant,
+      action,
+      resource: `secret:${resource}`,
+      outcome,
+      reason,
+      actor: { user_id: caller.sub, ip_address: ctx.ipAddress ?? null, user_agent: ctx.userAgent ?? null },
+      details: { ...details, request_id: ctx.requestId, auth_method: caller.method, credential_id: caller.credentialId, ...(caller.personaId ? { persona_id: caller.personaId } : {}) },
+    };
+  }
+
+  private anonymousDenial(ctx: RequestContext, action: string, name: string, reason: string): SecretsEvent {
+    return {
+      type: 'secret_access_denied',
+      tenant: UNKNOWN_TENANT,
+      action,
+      resource: `secret:${name}`,
+      outcome: 'denied',
+      reason,
+      actor: { user_id: null, ip_address: ctx.ipAddress ?? null, user_agent: ctx.userAgent ?? null },
+      details: { request_id: ctx.requestId },
+    };
+  }
+
+  private now(): string {
+    return this.deps.clock.now().toISOString();
+  }
+}
+
+/** Page tokens are opaque to callers; the store cursor inside is validated on the way back. */
+function encodePageToken(cursor: string): string {
+  return Buffer.from(`v1:${cursor}`, 'utf8').toString('base64url');
+}
+
+function decodePageToken(token: string): string {
+  const text = Buffer.from(token, 'base64url').toString('utf8');
+  const match = /^v1:(\d{1,20})$/.exec(text);
+  if (!match) throw new SecretsError(SecretsErrorCode.InvalidArgument, 'page_token is not one this service issued');
+  return match[1]!;
+}
