@@ -9,8 +9,14 @@ export function grpcStatusOf(code: string): status {
       return status.UNAUTHENTICATED;
     case SecretsErrorCode.PermissionDenied:
       return status.PERMISSION_DENIED;
+    case SecretsErrorCode.InvalidArgument:
+      return status.INVALID_ARGUMENT;
     case SecretsErrorCode.NotFound:
       return status.NOT_FOUND;
+    case SecretsErrorCode.VersionConflict:
+    case SecretsErrorCode.SecretUndecryptable:
+      return status.FAILED_PRECONDITION;
+    case SecretsErrorCode.ReferenceUnresolved:
     case SecretsErrorCode.Unavailable:
       return status.UNAVAILABLE;
     default: {

@@ -8,8 +8,14 @@ export function httpStatusOf(code: string): number {
       return 401;
     case SecretsErrorCode.PermissionDenied:
       return 403;
+    case SecretsErrorCode.InvalidArgument:
+      return 400;
     case SecretsErrorCode.NotFound:
       return 404;
+    case SecretsErrorCode.VersionConflict:
+    case SecretsErrorCode.SecretUndecryptable:
+      return 409;
+    case SecretsErrorCode.ReferenceUnresolved:
     case SecretsErrorCode.Unavailable:
       return 503;
     default: {

@@ -1,0 +1,27 @@
+import { AuthClient, AuthClientError } from '@soma/auth-client';
+import type { Caller, CallerAuthenticator, RequestContext } from '../domain/ports.js';
+import { SecretsError, SecretsErrorCode } from '../domain/secrets.errors.js';
+
+/** Callers authenticated by the auth service (JWT or API key); anything but a principal is a refusal. */
+export class AuthServiceAuthenticator implements CallerAuthenticator {
+  constructor(private readonly client: AuthClient, private readonly deadlineMs: number) {}
+
+  async authenticate(credential: string, ctx: RequestContext): Promise<Caller> {
+    try {
+      const p = await this.client.authenticate(credential, {
+        requestId: ctx.requestId,
+        deadlineMs: this.deadlineMs,
+        ...(ctx.ipAddress ? { ipAddress: ctx.ipAddress } : {}),
+        ...(ctx.userAgent ? { userAgent: ctx.userAgent } : {}),
+      });
+      return { sub: p.sub, tenant: p.tenant, personaId: p.personaId, scopes: p.scopes, method: p.method, credentialId: p.credentialId };
+    } catch (e) {
+      if (e instanceof AuthClientError && e.isCredentialRejected) {
+        throw new SecretsError(SecretsErrorCode.Unauthenticated, 'the credential was refused', { auth_reason: e.reason });
+      }
+      throw new SecretsError(SecretsErrorCode.Unavailable, 'the credential could not be verified now', {
+        auth_reason: e instanceof AuthClientError ? e.reason ?? e.code : (e as Error).name,
+      });
+    }
+  }
+}

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '@soma/config';
+import { Fernet } from '@soma/fernet';
+import { SecretsConfig } from './secrets.config.js';
+
+async function problem(env: Record<string, string>): Promise<string> {
+  try {
+    await loadConfig(SecretsConfig, env);
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('SecretsConfig', () => {
+  it('accepts one key or a list, newest first', async () => {
+    const [a, b] = [Fernet.generateKey(), Fernet.generateKey()];
+    expect((await loadConfig(SecretsConfig, { FERNET_KEY: a })).FERNET_KEY).toBe(a);
+    expect((await loadConfig(SecretsConfig, { FERNET_KEY: `${a},${b}` })).SECRETS_KEY_PREFIX).toBe('llm_cred:');
+  });
+
+  it('stops on a missing FERNET_KEY, naming it', async () => {
+    expect(await problem({})).toContain('FERNET_KEY is required');
+  });
+
+  it('stops on a malformed FERNET_KEY with a clear message and without the value', async () => {
+    const bad = 'this-is-not-a-fernet-key-at-all';
+    const message = await problem({ FERNET_KEY: bad });
+    expect(message).toMatch(/FERNET_KEY must be a comma-separated list of Fernet keys/);
+    expect(message).not.toContain(bad);
+    const good = Fernet.generateKey();
+    const second = await problem({ FERNET_KEY: `${good},${good.slice(0, 20)}` });
+    expect(second).toContain('entry 2 of 2');
+    expect(second).not.toContain(good.slice(0, 20));
+  });
+});

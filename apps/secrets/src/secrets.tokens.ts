@@ -1,0 +1,3 @@
+/** Injection tokens of the secrets module. */
+export const SECRETS_MANAGER = Symbol('secrets:manager');
+export const SECRETS_LIFECYCLE = Symbol('secrets:lifecycle');
