@@ -34,7 +34,11 @@ export class TopicCollector {
     await this.consumer.subscribe({ topic: this.topic, fromBeginning: false });
     let assigned!: () => void;
     const ready = new Promise<void>((resolve) => (assigned = resolve));
-    this.consumer.on(this.consumer.events.GROUP_JOIN, () => assigned());
+    const consumer = this.consumer;
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      for (const { partition, offset } of ends) consumer.seek({ topic: this.topic, partition, offset });
+      assigned();
+    });
     await this.consumer.run({
       eachMessage: async ({ topic, partition, message }) => {
         let json: Record<string, unknown> | null = null;
@@ -47,7 +51,6 @@ export class TopicCollector {
         if (this.filter(m)) this.messages.push(m);
       },
     });
-    for (const { partition, offset } of ends) this.consumer.seek({ topic: this.topic, partition, offset });
     await ready;
     return this;
   }
@@ -81,6 +84,9 @@ export async function readFrom(topic: string, from: PartitionOffsets, filter: (m
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      for (const p of from) consumer.seek({ topic, partition: p.partition, offset: p.offset });
+    });
     await new Promise<void>((resolve, reject) => {
       if (finished()) return resolve();
       consumer
@@ -101,9 +107,7 @@ export async function readFrom(topic: string, from: PartitionOffsets, filter: (m
             if (finished()) resolve();
           },
         })
-        .then(() => {
-          for (const p of from) consumer.seek({ topic, partition: p.partition, offset: p.offset });
-        }, reject);
+        .catch(reject);
     });
   } finally {
     await consumer.disconnect();
