@@ -9,8 +9,18 @@ export function grpcStatusOf(code: string): status {
       return status.UNAUTHENTICATED;
     case RetentionErrorCode.PermissionDenied:
       return status.PERMISSION_DENIED;
+    case RetentionErrorCode.InvalidArgument:
+      return status.INVALID_ARGUMENT;
     case RetentionErrorCode.NotFound:
+    case RetentionErrorCode.UnknownPolicy:
       return status.NOT_FOUND;
+    case RetentionErrorCode.PolicyBusy:
+    case RetentionErrorCode.AuditKeyUnavailable:
+      return status.FAILED_PRECONDITION;
+    case RetentionErrorCode.ExportTooLarge:
+      return status.RESOURCE_EXHAUSTED;
+    case RetentionErrorCode.AuditUnavailable:
+    case RetentionErrorCode.AuthUnavailable:
     case RetentionErrorCode.Unavailable:
       return status.UNAVAILABLE;
     default: {

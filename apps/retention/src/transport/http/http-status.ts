@@ -8,8 +8,18 @@ export function httpStatusOf(code: string): number {
       return 401;
     case RetentionErrorCode.PermissionDenied:
       return 403;
+    case RetentionErrorCode.InvalidArgument:
+      return 400;
     case RetentionErrorCode.NotFound:
+    case RetentionErrorCode.UnknownPolicy:
       return 404;
+    case RetentionErrorCode.PolicyBusy:
+    case RetentionErrorCode.AuditKeyUnavailable:
+      return 409;
+    case RetentionErrorCode.ExportTooLarge:
+      return 413;
+    case RetentionErrorCode.AuditUnavailable:
+    case RetentionErrorCode.AuthUnavailable:
     case RetentionErrorCode.Unavailable:
       return 503;
     default: {

@@ -1,0 +1,191 @@
+import { cutoffOf, type RetentionPolicy } from './policy.js';
+import { RetentionError, RetentionErrorCode } from './retention.errors.js';
+import type { Clock, RetentionEvents, RetentionMetrics, RetentionStore } from './ports.js';
+
+export type RunOutcome = 'success' | 'partial' | 'skipped' | 'error';
+
+export interface PolicyRunResult {
+  policy: string;
+  table: string;
+  mode: RetentionPolicy['mode'];
+  cutoff: string;
+  dryRun: boolean;
+  rowsExpired: number;
+  rowsDeleted: number;
+  batches: number;
+  partitionsDropped: string[];
+  outcome: RunOutcome;
+  reason: string;
+  durationMs: number;
+}
+
+export interface RunOptions {
+  dryRun: boolean;
+  /** `api` (RunPolicy), `schedule` or `cli`; recorded in the event. */
+  trigger: string;
+  /** Who asked (sub), for the event; null for the scheduler. */
+  requestedBy: string | null;
+  /** Aborts between batches (service shutdown); the run ends `partial` and continues next time. */
+  signal?: AbortSignal;
+}
+
+/** What a failed run reports: the error's class and code, never SQL or row data. */
+function safeReason(e: unknown): string {
+  if (e instanceof RetentionError) return e.code.toLowerCase();
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === 'string' && /^[A-Z0-9_]{1,10}$/.test(code) ? `database_error_${code}` : 'internal_error';
+}
+
+/**
+ * Runs retention policies. Deletion goes in bounded batches (each its own short transaction) with
+ * a pause between them, so the platform's own writers and readers keep going; a run stops between
+ * batches when its time budget is spent or the service shuts down, and the next run continues where
+ * it stopped (the cutoff predicate is the only state). One run per policy at a time, cluster-wide.
+ */
+export class RetentionRunner {
+  constructor(
+    private readonly policies: readonly RetentionPolicy[],
+    private readonly store: RetentionStore,
+    private readonly events: RetentionEvents,
+    private readonly metrics: RetentionMetrics,
+    private readonly clock: Clock,
+  ) {}
+
+  list(): readonly RetentionPolicy[] {
+    return this.policies;
+  }
+
+  policy(name: string): RetentionPolicy {
+    const found = this.policies.find((p) => p.name === name);
+    if (!found) throw new RetentionError(RetentionErrorCode.UnknownPolicy, 'no such retention policy', { policy: name });
+    return found;
+  }
+
+  /** One policy by name, or every policy in configured order (a failing one does not stop the others). */
+  async run(name: string | undefined, options: RunOptions): Promise<PolicyRunResult[]> {
+    const selected = name ? [this.policy(name)] : [...this.policies];
+    const results: PolicyRunResult[] = [];
+    for (const p of selected) {
+      if (options.signal?.aborted) break;
+      results.push(await this.runOne(p, options));
+    }
+    return results;
+  }
+
+  async runOne(policy: RetentionPolicy, options: RunOptions): Promise<PolicyRunResult> {
+    const started = this.clock.now();
+    const cutoff = cutoffOf(policy, started);
+    const result: PolicyRunResult = {
+      policy: policy.name,
+      table: policy.table,
+      mode: policy.mode,
+      cutoff: cutoff.toISOString(),
+      dryRun: options.dryRun,
+      rowsExpired: 0,
+      rowsDeleted: 0,
+      batches: 0,
+      partitionsDropped: [],
+      outcome: 'success',
+      reason: '',
+      durationMs: 0,
+    };
+    // Fail closed: a run that could not be audited does not delete anything.
+    const unavailable = this.events.unavailableReason();
+    if (unavailable) {
+      result.outcome = 'error';
+      result.reason = 'audit_unavailable';
+      result.durationMs = this.clock.now().getTime() - started.getTime();
+      this.metrics.run(policy.name, result.outcome, result.durationMs / 1000, options.dryRun);
+      return result;
+    }
+    try {
+      const locked = await this.store.withPolicyLock(policy, () =>
+        policy.mode === 'drop_partitions' ? this.dropPartitions(policy, cutoff, options, result) : this.deleteBatches(policy, cutoff, options, result, started),
+      );
+      if (!locked.acquired) {
+        result.outcome = 'skipped';
+        result.reason = 'policy_busy';
+      }
+    } catch (e) {
+      result.outcome = 'error';
+      result.reason = safeReason(e);
+    }
+    result.durationMs = this.clock.now().getTime() - started.getTime();
+    this.metrics.run(policy.name, result.outcome, result.durationMs / 1000, options.dryRun);
+    this.publish(result, options);
+    return result;
+  }
+
+  private async deleteBatches(policy: RetentionPolicy, cutoff: Date, options: RunOptions, result: PolicyRunResult, started: Date): Promise<void> {
+    result.rowsExpired = await this.store.countExpired(policy, cutoff);
+    if (options.dryRun || result.rowsExpired === 0) return;
+    const deadline = started.getTime() + policy.maxRunSeconds * 1000;
+    for (;;) {
+      if (options.signal?.aborted) return this.stopEarly(result, 'stopped');
+      if (this.clock.now().getTime() >= deadline) return this.stopEarly(result, 'time_budget');
+      const t0 = this.clock.now().getTime();
+      const deleted = await this.store.deleteExpiredBatch(policy, cutoff);
+      this.metrics.batch(policy.name, (this.clock.now().getTime() - t0) / 1000);
+      if (deleted === 0) return;
+      result.batches += 1;
+      result.rowsDeleted += deleted;
+      this.metrics.rowsDeleted(policy.name, policy.table, deleted);
+      // A short batch means the expired rows ran out (rows locked by the platform are skipped and
+      // picked up by the next run); one more query would only confirm it.
+      if (deleted < policy.batchSize) return;
+      if (policy.pauseMs > 0) await this.clock.sleep(policy.pauseMs, options.signal);
+    }
+  }
+
+  private stopEarly(result: PolicyRunResult, reason: string): void {
+    result.outcome = 'partial';
+    result.reason = reason;
+  }
+
+  private async dropPartitions(policy: RetentionPolicy, cutoff: Date, options: RunOptions, result: PolicyRunResult): Promise<void> {
+    const expired = await this.store.expiredPartitions(policy, cutoff);
+    result.rowsExpired = expired.reduce((n, p) => n + p.rows, 0);
+    if (options.dryRun) {
+      result.partitionsDropped = expired.map((p) => p.name);
+      return;
+    }
+    result.partitionsDropped = await this.store.dropExpiredPartitions(policy, cutoff);
+    const dropped = new Set(result.partitionsDropped);
+    result.rowsDeleted = expired.filter((p) => dropped.has(p.name)).reduce((n, p) => n + p.rows, 0);
+    result.batches = result.partitionsDropped.length;
+    if (result.rowsDeleted > 0) this.metrics.rowsDeleted(policy.name, policy.table, result.rowsDeleted);
+  }
+
+  private publish(result: PolicyRunResult, options: RunOptions): void {
+    try {
+      this.events.publish({
+        type: 'retention_run',
+        tenant: '*',
+        action: options.dryRun ? 'retention_dry_run' : 'retention_run',
+        resource: `table:${result.table}`,
+        outcome: result.outcome === 'error' ? 'error' : result.outcome === 'skipped' ? 'failure' : 'success',
+        reason: result.reason || null,
+        actor: { user_id: null },
+        details: {
+          policy: result.policy,
+          table: result.table,
+          mode: result.mode,
+          dry_run: result.dryRun,
+          cutoff: result.cutoff,
+          rows_expired: result.rowsExpired,
+          rows_deleted: result.rowsDeleted,
+          batches: result.batches,
+          partitions_dropped: result.partitionsDropped,
+          run_outcome: result.outcome,
+          duration_ms: result.durationMs,
+          trigger: options.trigger,
+          requested_by: options.requestedBy,
+        },
+      });
+    } catch {
+      // The deletion already happened; the outbox refusing now is visible in its own metrics and
+      // readiness, and the next run checks availability before deleting anything.
+      if (result.outcome === 'success') result.reason = 'event_not_buffered';
+    }
+  }
+}
