@@ -1,6 +1,16 @@
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, Inject, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { SomaRuntimeModule, type ServiceDependencies } from '@soma/service-runtime';
 import type { AuthConfig } from './auth.config.js';
+import { AUTH_RUNTIME, createAuthRuntime, type AuthRuntime } from './auth.runtime.js';
+import { AuthGrpcController } from './transport/grpc/auth.grpc.controller.js';
+import { ApiKeysHttpController, AuthHttpController } from './transport/http/auth.http.controller.js';
+
+class AuthRuntimeLifecycle implements OnApplicationShutdown {
+  constructor(@Inject(AUTH_RUNTIME) private readonly rt: AuthRuntime) {}
+  async onApplicationShutdown(): Promise<void> {
+    await this.rt.close();
+  }
+}
 
 /** Composition root of the auth service: wires domain, transports and infrastructure. */
 @Module({})
@@ -9,6 +19,25 @@ export class AuthModule {
     return {
       module: AuthModule,
       imports: [SomaRuntimeModule.forRoot(deps.runtime)],
+      controllers: [AuthGrpcController, AuthHttpController, ApiKeysHttpController],
+      providers: [
+        {
+          provide: AUTH_RUNTIME,
+          useFactory: async () => {
+            const rt = await createAuthRuntime(deps.config, deps.events, deps.runtime.logger);
+            deps.runtime.readiness.register('redis', async () => {
+              try {
+                await rt.redis.ping();
+                return null;
+              } catch {
+                return 'redis unreachable: verification fails closed';
+              }
+            });
+            return rt;
+          },
+        },
+        AuthRuntimeLifecycle,
+      ],
     };
   }
 }

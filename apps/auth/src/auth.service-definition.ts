@@ -11,4 +11,5 @@ export const authService: SomaServiceDefinition<AuthConfig> = {
   module: (deps) => AuthModule.register(deps),
   grpcStatusOf,
   httpStatusOf,
+  cors: (c) => ({ origins: c.CORS_ORIGINS, allowCredentials: c.CORS_ALLOW_CREDENTIALS }),
 };

@@ -5,12 +5,30 @@ import { AuthErrorCode } from '../../domain/auth.errors.js';
 export function grpcStatusOf(code: string): status {
   const known = code as AuthErrorCode;
   switch (known) {
-    case AuthErrorCode.Unauthenticated:
+    case AuthErrorCode.InvalidToken:
+    case AuthErrorCode.TokenExpired:
+    case AuthErrorCode.TokenNotYetValid:
+    case AuthErrorCode.TokenRevoked:
+    case AuthErrorCode.InvalidCredential:
+    case AuthErrorCode.MissingCredential:
+    case AuthErrorCode.ApiKeyRevoked:
+    case AuthErrorCode.ApiKeyExpired:
+    case AuthErrorCode.BadPassword:
       return status.UNAUTHENTICATED;
+    case AuthErrorCode.InsufficientScope:
     case AuthErrorCode.PermissionDenied:
       return status.PERMISSION_DENIED;
+    case AuthErrorCode.ApiKeyRateLimited:
+    case AuthErrorCode.ApiKeyUsageExceeded:
+    case AuthErrorCode.LoginLocked:
+    case AuthErrorCode.LoginRateLimited:
+      return status.RESOURCE_EXHAUSTED;
+    case AuthErrorCode.InvalidArgument:
+      return status.INVALID_ARGUMENT;
     case AuthErrorCode.NotFound:
       return status.NOT_FOUND;
+    case AuthErrorCode.LoginDisabled:
+      return status.FAILED_PRECONDITION;
     case AuthErrorCode.Unavailable:
       return status.UNAVAILABLE;
     default: {

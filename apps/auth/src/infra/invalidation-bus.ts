@@ -1,0 +1,96 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '@soma/observability';
+
+export type Invalidation =
+  | { kind: 'jti'; jti: string; until: number }
+  | { kind: 'subject'; tenant: string; sub: string; cutoff: number; until: number }
+  | { kind: 'api_key'; hash: string }
+  | { kind: 'signing_keys' };
+
+/**
+ * Redis pub/sub channel every instance listens to. `inSync` is true only while the subscription is
+ * live and the listeners have rebuilt their state after (re)subscribing; while it is false, caches are
+ * dropped and every check goes to Redis. Messages are applied idempotently, so a message that races
+ * with a snapshot load is harmless.
+ */
+export class InvalidationBus {
+  private synced = false;
+  private readonly handlers: Array<(m: Invalidation) => void> = [];
+  private readonly resyncers: Array<() => Promise<void>> = [];
+  private readonly dropHandlers: Array<() => void> = [];
+  private generation = 0;
+
+  constructor(
+    private readonly publisher: Redis,
+    private readonly subscriber: Redis,
+    private readonly channel: string,
+    private readonly logger: Logger,
+  ) {}
+
+  get inSync(): boolean {
+    return this.synced;
+  }
+
+  onMessage(handler: (m: Invalidation) => void): void {
+    this.handlers.push(handler);
+  }
+
+  /** Rebuild local state from Redis after (re)subscribing. */
+  onResync(fn: () => Promise<void>): void {
+    this.resyncers.push(fn);
+  }
+
+  /** Drop local state: the mirror is no longer known to be exact. */
+  onDrop(fn: () => void): void {
+    this.dropHandlers.push(fn);
+  }
+
+  async start(): Promise<void> {
+    this.subscriber.on('message', (channel: string, raw: string) => {
+      if (channel !== this.channel) return;
+      let m: Invalidation;
+      try {
+        m = JSON.parse(raw) as Invalidation;
+      } catch {
+        return;
+      }
+      for (const h of this.handlers) h(m);
+    });
+    const lost = () => {
+      if (this.synced) this.logger.warn('invalidation channel lost: caches dropped, checking Redis on every call');
+      this.synced = false;
+      this.generation++;
+      for (const d of this.dropHandlers) d();
+    };
+    this.subscriber.on('close', lost);
+    this.subscriber.on('end', lost);
+    this.subscriber.on('error', () => undefined);
+    this.subscriber.on('ready', () => void this.resubscribe());
+    if (this.subscriber.status === 'wait') await this.subscriber.connect();
+    else if (this.subscriber.status === 'ready') await this.resubscribe();
+  }
+
+  private async resubscribe(): Promise<void> {
+    const gen = ++this.generation;
+    try {
+      await this.subscriber.subscribe(this.channel);
+      for (const d of this.dropHandlers) d();
+      for (const r of this.resyncers) await r();
+      if (gen === this.generation) {
+        this.synced = true;
+        this.logger.info('invalidation channel in sync');
+      }
+    } catch (e) {
+      this.logger.warn({ reason: (e as Error).message }, 'could not resync the invalidation channel; staying on per-call Redis checks');
+    }
+  }
+
+  async publish(m: Invalidation): Promise<void> {
+    await this.publisher.publish(this.channel, JSON.stringify(m));
+  }
+
+  async stop(): Promise<void> {
+    this.synced = false;
+    await this.subscriber.quit().catch(() => undefined);
+  }
+}
