@@ -20,6 +20,12 @@ describe('SecretsConfig', () => {
     expect((await loadConfig(SecretsConfig, { FERNET_KEY: `${a},${b}` })).SECRETS_KEY_PREFIX).toBe('llm_cred:');
   });
 
+  it('reads EVENT_BUFFER_PATH and VAULT_ADDR from the environment', async () => {
+    const cfg = await loadConfig(SecretsConfig, { FERNET_KEY: Fernet.generateKey(), EVENT_BUFFER_PATH: '/tmp/x.sqlite', VAULT_ADDR: 'http://127.0.0.1:8200' });
+    expect(cfg.EVENT_BUFFER_PATH).toBe('/tmp/x.sqlite');
+    expect(cfg.VAULT_ADDR).toBe('http://127.0.0.1:8200');
+  });
+
   it('stops on a missing FERNET_KEY, naming it', async () => {
     expect(await problem({})).toContain('FERNET_KEY is required');
   });

@@ -1,0 +1,158 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { GRPC_REASON_KEY, GrpcServices, protoPath, protoRoot } from '@soma/contracts';
+import { startSomaService, type StartedService } from '@soma/service-runtime';
+import { authzService } from '../../apps/authz/src/authz.service-definition.js';
+import { secretsService } from '../../apps/secrets/src/secrets.service-definition.js';
+import type { SecretsConfig } from '../../apps/secrets/src/secrets.config.js';
+import { freePort } from '../support/ports.js';
+
+export const tmp = mkdtempSync(join(tmpdir(), 'soma-secrets-test-'));
+
+const loaderOptions = { keepCase: true, longs: String, enums: String, defaults: true, includeDirs: [protoRoot()] };
+
+function serviceCtor(name: 'secrets' | 'auth'): grpc.ServiceClientConstructor {
+  const def = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath(name), loaderOptions));
+  let node: unknown = def;
+  for (const part of [...GrpcServices[name].package.split('.'), GrpcServices[name].service]) node = (node as Record<string, unknown>)[part];
+  return node as grpc.ServiceClientConstructor;
+}
+
+export interface CallError {
+  code: grpc.status;
+  reason: string | undefined;
+  details: string;
+}
+
+type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
+
+/** A gRPC client of SecretsService: `call(method, request, credential)` → response or CallError. */
+export class SecretsClient {
+  private readonly client: grpc.Client;
+
+  constructor(address: string) {
+    this.client = new (serviceCtor('secrets'))(address, grpc.credentials.createInsecure());
+  }
+
+  call<T = Record<string, unknown>>(method: string, request: unknown, credential?: string): Promise<T> {
+    const md = new grpc.Metadata();
+    if (credential) md.set('authorization', `Bearer ${credential}`);
+    return new Promise<T>((resolve, reject) => {
+      (this.client as unknown as Record<string, Unary>)[method]!.call(this.client, request, md, { deadline: new Date(Date.now() + 30_000) }, (err, res) => {
+        if (err) {
+          const reason = err.metadata?.get(GRPC_REASON_KEY)[0];
+          reject({ code: err.code, reason: typeof reason === 'string' ? reason : undefined, details: err.details } satisfies CallError);
+        } else resolve(res as T);
+      });
+    });
+  }
+
+  /** The CallError of a call expected to fail. */
+  async failure(method: string, request: unknown, credential?: string): Promise<CallError> {
+    try {
+      await this.call(method, request, credential);
+    } catch (e) {
+      return e as CallError;
+    }
+    throw new Error(`${method} was expected to fail`);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+}
+
+/** Credentials with chosen scopes, verifiable by the auth gRPC API at `address`. */
+export interface CredentialSource {
+  address: string;
+  /** A bearer credential of `sub` in `tenant` holding `scopes`. */
+  issue(sub: string, tenant: string, scopes: string[]): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * An AuthService answering Authenticate for credentials it minted (random 32-byte bearer values).
+ * Used until the auth service's test harness is available; the secrets service talks to it
+ * through the real proto and the real @soma/auth-client, exactly as to auth.
+ */
+export async function startCredentialSource(): Promise<CredentialSource> {
+  const principals = new Map<string, { sub: string; tenant: string; scopes: string[] }>();
+  const server = new grpc.Server();
+  server.addService(serviceCtor('auth').service, {
+    Authenticate: (call: grpc.ServerUnaryCall<{ bearer: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      const bearer = call.request.bearer.replace(/^Bearer\s+/i, '');
+      const p = principals.get(bearer);
+      if (!p) {
+        const md = new grpc.Metadata();
+        md.set(GRPC_REASON_KEY, 'TOKEN_INVALID');
+        cb({ code: grpc.status.UNAUTHENTICATED, details: 'credential refused', metadata: md });
+        return;
+      }
+      cb(null, { principal: { sub: p.sub, tenant: p.tenant, persona_id: '', scopes: p.scopes, method: 'AUTH_METHOD_JWT', credential_id: `jti-${p.sub}`, expires_at: '' } });
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  return {
+    address: `127.0.0.1:${port}`,
+    issue: async (sub, tenant, scopes) => {
+      const token = randomBytes(32).toString('base64url');
+      principals.set(token, { sub, tenant, scopes });
+      return token;
+    },
+    stop: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+  };
+}
+
+/** authz in-process, evaluating infra/policy on the real OPA server. */
+export async function startAuthz(): Promise<{ address: string; service: StartedService<unknown> }> {
+  const [grpcPort, httpPort] = [await freePort(), await freePort()];
+  const service = await startSomaService(authzService, {
+    ...process.env,
+    AUTHZ_GRPC_PORT: String(grpcPort),
+    AUTHZ_HTTP_PORT: String(httpPort),
+    AUTHZ_DECISION_CACHE_TTL_MS: '0',
+    EVENT_BUFFER_PATH: join(tmp, `authz-${grpcPort}.sqlite`),
+    LOG_LEVEL: 'silent',
+    OTEL_ENABLED: 'false',
+  });
+  return { address: `127.0.0.1:${grpcPort}`, service: service as StartedService<unknown> };
+}
+
+export interface SecretsInstance {
+  client: SecretsClient;
+  service: StartedService<SecretsConfig>;
+  address: string;
+  stop(): Promise<void>;
+}
+
+/** The secrets service in-process with the given keys (newest first) and store prefix. */
+export async function startSecrets(opts: { keys: string[]; prefix: string; authAddress: string; authzAddress: string; env?: Record<string, string> }): Promise<SecretsInstance> {
+  const [grpcPort, httpPort] = [await freePort(), await freePort()];
+  const service = await startSomaService(secretsService, {
+    ...process.env,
+    SECRETS_GRPC_PORT: String(grpcPort),
+    SECRETS_HTTP_PORT: String(httpPort),
+    FERNET_KEY: opts.keys.join(','),
+    SECRETS_KEY_PREFIX: opts.prefix,
+    AUTH_GRPC_ADDRESS: opts.authAddress,
+    AUTHZ_GRPC_ADDRESS: opts.authzAddress,
+    EVENT_BUFFER_PATH: join(tmp, `secrets-${grpcPort}.sqlite`),
+    LOG_LEVEL: 'silent',
+    OTEL_ENABLED: 'false',
+    ...opts.env,
+  });
+  const client = new SecretsClient(`127.0.0.1:${grpcPort}`);
+  return {
+    client,
+    service,
+    address: `127.0.0.1:${grpcPort}`,
+    stop: async () => {
+      client.close();
+      await service.stop();
+    },
+  };
+}
