@@ -1,11 +1,55 @@
-import { IsInt, Max, Min } from 'class-validator';
-import { CommonConfig } from '@soma/config';
+import { IsBoolean, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { EnvBoolean, Secret } from '@soma/config';
+import { PostgresConfig } from '@soma/postgres';
 
 /** The audit service's configuration; property names are the environment variable names. */
-export class AuditConfig extends CommonConfig {
+export class AuditConfig extends PostgresConfig {
   @IsInt() @Min(1) @Max(65535)
   AUDIT_GRPC_PORT: number = 20050;
 
   @IsInt() @Min(1) @Max(65535)
   AUDIT_HTTP_PORT: number = 20051;
+
+  /** Key-encryption key of the per-subject keys (crypto-shredding, ADR 0401); ≥ 32 bytes, HKDF-derived to 32. */
+  @Secret({ minBytes: 32 }) @IsString()
+  AUDIT_KEK!: string;
+
+  /** Ed25519 private key (PKCS#8 PEM) signing the chain checkpoints; usually AUDIT_CHECKPOINT_KEY_FILE. */
+  @Secret({ minBytes: 0 }) @IsString()
+  AUDIT_CHECKPOINT_KEY!: string;
+
+  @IsInt() @Min(100) @Max(86_400_000)
+  AUDIT_CHECKPOINT_INTERVAL_MS: number = 60_000;
+
+  @IsString() @Matches(/^[A-Za-z0-9._-]{1,200}$/)
+  AUDIT_CONSUMER_GROUP: string = 'soma-audit';
+
+  /** A killed instance's partitions move to the others after this long. */
+  @IsInt() @Min(6000) @Max(300_000)
+  AUDIT_KAFKA_SESSION_TIMEOUT_MS: number = 30_000;
+
+  @IsInt() @Min(65_536) @Max(64 * 1024 * 1024)
+  AUDIT_KAFKA_MAX_BYTES_PER_PARTITION: number = 4 * 1024 * 1024;
+
+  /** Apply pending migrations at start-up (the same runner as `npx soma db migrate`). */
+  @IsBoolean() @EnvBoolean()
+  AUDIT_MIGRATE_ON_START: boolean = false;
+
+  /** Monthly partitions kept created ahead of now (checked at start-up and daily). */
+  @IsInt() @Min(1) @Max(24)
+  AUDIT_PARTITIONS_AHEAD: number = 3;
+
+  @IsBoolean() @EnvBoolean()
+  AUDIT_SIEM_STREAM_ENABLED: boolean = true;
+
+  @IsInt() @Min(50) @Max(60_000)
+  AUDIT_SIEM_DRAIN_INTERVAL_MS: number = 1_000;
+
+  /** Bearer key for the NDJSON export when no auth service is configured (full access; ADR 0404). */
+  @Secret({ minBytes: 32, required: false }) @IsOptional() @IsString()
+  AUDIT_EXPORT_API_KEY?: string;
+
+  /** When set, export callers are authenticated by the auth service (scope audit:export). */
+  @IsOptional() @IsString()
+  AUTH_GRPC_ADDRESS?: string;
 }

@@ -1,14 +1,145 @@
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, Inject, Injectable, Module, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Kafka, logLevel } from 'kafkajs';
+import { createPgPool, runMigrations, type Pool } from '@soma/postgres';
 import { SomaRuntimeModule, type ServiceDependencies } from '@soma/service-runtime';
+import type { Logger } from '@soma/observability';
 import type { AuditConfig } from './audit.config.js';
+import { AuditQueries } from './domain/audit-query.js';
+import { ed25519Signer } from './domain/checkpoint.js';
+import { deriveKek } from './domain/subject-crypto.js';
+import { Checkpointer } from './infra/checkpointer.js';
+import { exportAuthenticator, type ExportAuthenticator } from './infra/export-auth.js';
+import { KafkaAuditIngest } from './infra/kafka-ingest.js';
+import { PgAuditStore } from './infra/pg-audit-store.js';
+import { SiemStream } from './infra/siem-stream.js';
+import { AuditGrpcController } from './transport/grpc/audit.grpc-controller.js';
+import { AUDIT_READER, AuditExportController, EXPORT_AUTH } from './transport/http/audit-export.controller.js';
+
+const AUDIT_PARTS = Symbol('audit:parts');
+const DAY_MS = 86_400_000;
+
+interface AuditParts {
+  config: Readonly<AuditConfig>;
+  logger: Logger;
+  pool: Pool;
+  store: PgAuditStore;
+  ingest: KafkaAuditIngest;
+  siem: SiemStream | undefined;
+  checkpointer: Checkpointer;
+  exportAuth: ExportAuthenticator;
+}
+
+/** Starts and stops the moving parts in order: schema → partitions → consumer, checkpoints, SIEM stream. */
+@Injectable()
+class AuditLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
+  private partitionTimer: NodeJS.Timeout | undefined;
+  private starting: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(@Inject(AUDIT_PARTS) private readonly p: AuditParts) {}
+
+  async onModuleInit(): Promise<void> {
+    const { config, pool, store, logger } = this.p;
+    if (config.AUDIT_MIGRATE_ON_START) {
+      const r = await runMigrations(pool, config.POSTGRES_MIGRATIONS_DIR, (m) => logger.info(m));
+      logger.info({ applied: r.applied.length, already: r.alreadyApplied.length }, 'migrations checked');
+    }
+    const created = await store.ensurePartitions(config.AUDIT_PARTITIONS_AHEAD);
+    if (created.length) logger.info({ partitions: created }, 'created audit_log partitions');
+  }
+
+  onApplicationBootstrap(): void {
+    const { config, store, logger } = this.p;
+    this.partitionTimer = setInterval(() => {
+      store.ensurePartitions(config.AUDIT_PARTITIONS_AHEAD).catch((e: unknown) => logger.error({ reason: (e as Error).message }, 'could not create audit_log partitions ahead'));
+    }, DAY_MS);
+    this.partitionTimer.unref();
+    this.p.checkpointer.start();
+    this.p.siem?.start();
+    // The consumer joins in the background: a broker that is down now delays ingest, not the API.
+    this.starting = this.startIngest();
+  }
+
+  private async startIngest(): Promise<void> {
+    let backoff = 500;
+    while (!this.stopped) {
+      try {
+        await this.p.ingest.start();
+        return;
+      } catch (e) {
+        this.p.logger.warn({ reason: (e as Error).message }, 'audit consumer could not start; retrying');
+        await this.p.ingest.stop();
+        await new Promise((r) => setTimeout(r, backoff));
+        backoff = Math.min(backoff * 2, 10_000);
+      }
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    if (this.partitionTimer) clearInterval(this.partitionTimer);
+    await this.starting?.catch(() => undefined);
+    await this.p.ingest.stop();
+    await this.p.checkpointer.stop();
+    await this.p.siem?.stop();
+    this.p.exportAuth.close();
+    await this.p.pool.end().catch(() => undefined);
+  }
+}
 
 /** Composition root of the audit service: wires domain, transports and infrastructure. */
 @Module({})
 export class AuditModule {
   static register(deps: ServiceDependencies<AuditConfig>): DynamicModule {
+    const { config, runtime } = deps;
+    const logger = runtime.logger;
+    const pool = createPgPool(config, {
+      applicationName: `soma-audit-${runtime.instanceId}`,
+      onIdleError: (e) => logger.warn({ reason: e.message }, 'idle PostgreSQL connection failed'),
+    });
+    const store = new PgAuditStore(pool);
+    const kek = deriveKek(config.AUDIT_KEK);
+    const signer = ed25519Signer(config.AUDIT_CHECKPOINT_KEY);
+    const kafka = new Kafka({ clientId: `soma-audit-siem-${runtime.instanceId}`, brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING, retry: { retries: 3 } });
+    const siem = config.AUDIT_SIEM_STREAM_ENABLED ? new SiemStream(kafka, pool, logger, runtime.metrics, config.AUDIT_SIEM_DRAIN_INTERVAL_MS) : undefined;
+    const ingest = new KafkaAuditIngest({
+      brokers: config.KAFKA_BROKERS,
+      groupId: config.AUDIT_CONSUMER_GROUP,
+      clientId: `soma-audit-${runtime.instanceId}`,
+      sessionTimeoutMs: config.AUDIT_KAFKA_SESSION_TIMEOUT_MS,
+      maxBytesPerPartition: config.AUDIT_KAFKA_MAX_BYTES_PER_PARTITION,
+      logger,
+      metrics: runtime.metrics,
+      writer: store,
+      kek,
+      onCommitted: (chain) => siem?.notify(chain),
+    });
+    const checkpointer = new Checkpointer(store, signer, logger, config.AUDIT_CHECKPOINT_INTERVAL_MS);
+    const exportAuth = exportAuthenticator({ authAddress: config.AUTH_GRPC_ADDRESS, apiKey: config.AUDIT_EXPORT_API_KEY });
+    runtime.readiness.register('postgres', async () => {
+      try {
+        await pool.query('SELECT 1');
+        return null;
+      } catch (e) {
+        return `postgres unreachable (${(e as Error).message})`;
+      }
+    });
+    runtime.readiness.register('audit-consumer', async () => (ingest.isJoined ? null : 'not a member of the consumer group yet'));
+    logger.info({ checkpoint_key_id: signer.keyId }, 'checkpoint signing key loaded');
+    const parts: AuditParts = { config, logger, pool, store, ingest, siem, checkpointer, exportAuth };
     return {
       module: AuditModule,
-      imports: [SomaRuntimeModule.forRoot(deps.runtime)],
+      imports: [SomaRuntimeModule.forRoot(runtime)],
+      controllers: [AuditGrpcController, AuditExportController],
+      providers: [
+        { provide: AUDIT_PARTS, useValue: parts },
+        { provide: AuditQueries, useValue: new AuditQueries(store, kek, signer) },
+        { provide: AUDIT_READER, useValue: store },
+        { provide: EXPORT_AUTH, useValue: exportAuth },
+        { provide: Checkpointer, useValue: checkpointer },
+        AuditLifecycle,
+      ],
+      exports: [Checkpointer],
     };
   }
 }

@@ -13,6 +13,9 @@ export function grpcStatusOf(code: string): status {
       return status.NOT_FOUND;
     case AuditErrorCode.Unavailable:
       return status.UNAVAILABLE;
+    case AuditErrorCode.InvalidQuery:
+    case AuditErrorCode.InvalidPageToken:
+      return status.INVALID_ARGUMENT;
     default: {
       const unreachable: never = known;
       return unreachable ?? status.INTERNAL;

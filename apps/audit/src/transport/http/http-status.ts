@@ -12,6 +12,9 @@ export function httpStatusOf(code: string): number {
       return 404;
     case AuditErrorCode.Unavailable:
       return 503;
+    case AuditErrorCode.InvalidQuery:
+    case AuditErrorCode.InvalidPageToken:
+      return 400;
     default: {
       const unreachable: never = known;
       return unreachable ?? 500;

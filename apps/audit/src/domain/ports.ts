@@ -1,0 +1,56 @@
+import type { SecurityEventOutcome } from '@soma/contracts';
+import type { AuditRow, ChainHead, StoredAuditRow } from './audit-record.js';
+import type { Checkpoint } from './checkpoint.js';
+import type { ChainReader } from './verify-chain.js';
+
+export type { ChainReader } from './verify-chain.js';
+
+/** The writes of one batch on one chain, inside one database transaction. */
+export interface ChainTransaction {
+  /** Lock the chain head (FOR UPDATE), creating the genesis head on first use. */
+  lockHead(): Promise<ChainHead>;
+  /** Record event ids; resolves to those not seen before (the others are duplicates). */
+  claimEventIds(ids: string[], timestamp: Date): Promise<Set<string>>;
+  /** Wrapped subject keys of existing subjects, keyed `tenant \u0000 user_id`. */
+  loadSubjectKeys(subjects: Array<{ tenant: string; user_id: string }>): Promise<Map<string, Buffer>>;
+  /** Insert new wrapped keys unless present; resolves to the subjects actually inserted (same key form). */
+  insertSubjectKeys(keys: Array<{ tenant: string; user_id: string; key: Buffer }>): Promise<Set<string>>;
+  insertRows(rows: AuditRow[]): Promise<void>;
+  saveHead(head: ChainHead): Promise<void>;
+}
+
+export interface AuditLogWriter {
+  /** Run `work` in one transaction: all of it commits or none of it does. */
+  inChainTransaction<T>(chain: number, work: (tx: ChainTransaction) => Promise<T>): Promise<T>;
+}
+
+export interface QueryFilter {
+  from?: Date;
+  to?: Date;
+  tenant?: string;
+  event_type?: string;
+  outcome?: SecurityEventOutcome;
+  /** Already pseudonymised. */
+  user_pseudonym?: string;
+}
+
+/** Position of the last row of a page (newest first): the next page starts strictly before it. */
+export interface PageCursor {
+  timestamp: Date;
+  id: string;
+}
+
+export interface AuditLogReader extends ChainReader {
+  query(filter: QueryFilter, after: PageCursor | null, limit: number): Promise<StoredAuditRow[]>;
+  count(filter: QueryFilter): Promise<number>;
+  /** Wrapped key of a subject, or null (never seen, or erased). */
+  subjectKey(tenant: string, userId: string): Promise<Buffer | null>;
+  /** Every row of a time range, oldest first, in pages (the export). */
+  exportRange(from: Date, to: Date, tenant: string | undefined, after: PageCursor | null, limit: number): Promise<StoredAuditRow[]>;
+}
+
+export interface CheckpointStore {
+  /** Heads with rows not yet covered by a checkpoint. */
+  headsToCheckpoint(): Promise<ChainHead[]>;
+  saveCheckpoint(c: Checkpoint): Promise<void>;
+}

@@ -1,0 +1,157 @@
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type Producer, type LogEntry } from 'kafkajs';
+import { Topics, type SecurityEvent } from '@soma/contracts';
+import { Counter, Histogram, type Logger, type Registry } from '@soma/observability';
+import { appendToChain, classifyMessages, type IncomingMessage, type Rejected } from '../domain/audit-ingest.js';
+import type { AuditLogWriter } from '../domain/ports.js';
+
+export interface KafkaIngestOptions {
+  brokers: string[];
+  groupId: string;
+  clientId: string;
+  sessionTimeoutMs: number;
+  maxBytesPerPartition: number;
+  logger: Logger;
+  metrics: Registry;
+  writer: AuditLogWriter;
+  kek: Buffer;
+  /** Called after a batch of `chain` committed to PostgreSQL (the SIEM stream drains it). */
+  onCommitted: (chain: number) => void;
+}
+
+/** PostgreSQL errors caused by one row's data (class 22 data exception, 23 integrity, 54 limits), not by the server. */
+function isDataError(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  return typeof code === 'string' && /^(22|23|54)/.test(code);
+}
+
+/**
+ * The consumer group on security.events. Per fetched batch (one partition): invalid events go to the
+ * DLQ first, valid ones are persisted in one PostgreSQL transaction, and only then is the offset
+ * committed — a crash anywhere replays the batch and the event-id dedupe makes the replay a no-op.
+ */
+export class KafkaAuditIngest {
+  private readonly kafka: Kafka;
+  private consumer: Consumer | undefined;
+  private dlq: Producer | undefined;
+  private joined = false;
+  private readonly ingested: Counter;
+  private readonly duplicates: Counter;
+  private readonly dead: Counter;
+  private readonly batchSeconds: Histogram;
+
+  constructor(private readonly o: KafkaIngestOptions) {
+    const kafkaLog = o.logger.child({ component: 'kafkajs' });
+    this.kafka = new Kafka({
+      clientId: o.clientId,
+      brokers: o.brokers,
+      connectionTimeout: 3000,
+      requestTimeout: 30000,
+      retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 5000 },
+      logLevel: logLevel.WARN,
+      logCreator: () => ({ level, log }: LogEntry) => {
+        if (level <= logLevel.ERROR) kafkaLog.warn({ kafka: log.message }, 'kafka client error');
+      },
+    });
+    const registers = [o.metrics];
+    this.ingested = new Counter({ name: 'soma_audit_events_stored_total', help: 'Events persisted to audit_log', registers });
+    this.duplicates = new Counter({ name: 'soma_audit_events_duplicate_total', help: 'Redelivered events already stored (skipped)', registers });
+    this.dead = new Counter({ name: 'soma_audit_events_dlq_total', help: 'Events sent to security.events.dlq', registers });
+    this.batchSeconds = new Histogram({ name: 'soma_audit_batch_seconds', help: 'Kafka batch to committed offset', registers, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] });
+  }
+
+  get isJoined(): boolean {
+    return this.joined;
+  }
+
+  async start(): Promise<void> {
+    this.dlq = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    await this.dlq.connect();
+    const consumer = this.kafka.consumer({
+      groupId: this.o.groupId,
+      sessionTimeout: this.o.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(this.o.sessionTimeoutMs / 10)),
+      rebalanceTimeout: Math.max(this.o.sessionTimeoutMs, 30_000),
+      maxBytesPerPartition: this.o.maxBytesPerPartition,
+      allowAutoTopicCreation: false,
+      retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 5000, restartOnFailure: async () => true },
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      this.joined = true;
+      this.o.logger.info({ assignment: e.payload.memberAssignment }, 'audit consumer joined the group');
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      this.joined = false;
+      this.o.logger.error({ reason: (e.payload.error as Error)?.message, restart: e.payload.restart }, 'audit consumer crashed');
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic: Topics.SecurityEvents, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 3,
+      eachBatch: (payload) => this.handleBatch(payload),
+    });
+  }
+
+  private async handleBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    const started = process.hrtime.bigint();
+    const messages: IncomingMessage[] = batch.messages.map((m) => ({ offset: m.offset, key: m.key, value: m.value }));
+    const { valid, rejected, sources } = classifyMessages(messages);
+    if (valid.length) await this.persist(batch.partition, valid, sources, rejected);
+    if (rejected.length) await this.sendToDlq(batch.partition, rejected);
+    const last = batch.messages[batch.messages.length - 1]!.offset;
+    // Offsets move only now: the rows are committed in PostgreSQL and the rejects are on the DLQ.
+    await this.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+    resolveOffset(last);
+    await heartbeat();
+    this.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    if (valid.length) this.o.onCommitted(batch.partition);
+  }
+
+  private async persist(chain: number, valid: SecurityEvent[], original: Map<string, IncomingMessage>, rejected: Rejected[]): Promise<void> {
+    try {
+      const r = await appendToChain(this.o.writer, this.o.kek, chain, valid);
+      this.ingested.inc(r.inserted);
+      this.duplicates.inc(r.duplicates);
+    } catch (e) {
+      if (!isDataError(e)) throw e; // server or connection trouble: the whole batch is retried
+      // One event's data is refused by the database: store the others one by one, dead-letter the culprit.
+      for (const event of valid) {
+        try {
+          const r = await appendToChain(this.o.writer, this.o.kek, chain, [event]);
+          this.ingested.inc(r.inserted);
+          this.duplicates.inc(r.duplicates);
+        } catch (inner) {
+          if (!isDataError(inner)) throw inner;
+          rejected.push({ message: original.get(event.id)!, reason: `refused by the database (SQLSTATE ${(inner as { code: string }).code})` });
+        }
+      }
+    }
+  }
+
+  private async sendToDlq(partition: number, rejected: Rejected[]): Promise<void> {
+    await this.dlq!.send({
+      topic: Topics.SecurityEventsDlq,
+      acks: -1,
+      messages: rejected.map((r) => ({
+        key: r.message.key,
+        value: r.message.value ?? Buffer.alloc(0),
+        headers: {
+          'soma-dlq-reason': r.reason.slice(0, 2000),
+          'soma-dlq-source': `${Topics.SecurityEvents}/${partition}/${r.message.offset}`,
+          'soma-dlq-at': new Date().toISOString(),
+        },
+      })),
+    });
+    this.dead.inc(rejected.length);
+    this.o.logger.warn({ count: rejected.length, partition, first_reason: rejected[0]!.reason.slice(0, 200) }, 'invalid security events sent to the DLQ');
+  }
+
+  async stop(): Promise<void> {
+    this.joined = false;
+    await this.consumer?.disconnect().catch(() => undefined);
+    await this.dlq?.disconnect().catch(() => undefined);
+  }
+}

@@ -1,0 +1,235 @@
+import type { Pool, PoolClient } from '@soma/postgres';
+import { withTransaction } from '@soma/postgres';
+import type { SecurityEventOutcome } from '@soma/contracts';
+import type { AuditRow, ChainHead, StoredAuditRow } from '../domain/audit-record.js';
+import { GENESIS_HASH } from '../domain/audit-record.js';
+import type { Checkpoint } from '../domain/checkpoint.js';
+import { canonicalIpNetwork } from '../domain/ip-network.js';
+import type { AuditLogReader, AuditLogWriter, ChainTransaction, CheckpointStore, PageCursor, QueryFilter } from '../domain/ports.js';
+import type { ChainInfo, TimeRange } from '../domain/verify-chain.js';
+
+export const ROW_COLUMNS =
+  'id, timestamp, occurred_at, event_id, event_type, tenant, service, user_id, ip_address, pii, action, resource, outcome, reason, details, trace_id, chain_partition, chain_seq, prev_hash, hash';
+
+interface DbRow {
+  id: string;
+  timestamp: Date;
+  occurred_at: Date;
+  event_id: string;
+  event_type: string;
+  tenant: string;
+  service: string;
+  user_id: string | null;
+  ip_address: string | null;
+  pii: Buffer | null;
+  action: string;
+  resource: string;
+  outcome: SecurityEventOutcome;
+  reason: string | null;
+  details: Record<string, unknown>;
+  trace_id: string | null;
+  chain_partition: number;
+  chain_seq: string;
+  prev_hash: Buffer;
+  hash: Buffer;
+}
+
+export function rowFromDb(r: DbRow): StoredAuditRow {
+  return { ...r, ip_address: canonicalIpNetwork(r.ip_address), chain_seq: Number(r.chain_seq) };
+}
+
+const subjectId = (tenant: string, userId: string) => `${tenant}\u0000${userId}`;
+
+class PgChainTransaction implements ChainTransaction {
+  constructor(private readonly client: PoolClient, private readonly chain: number) {}
+
+  async lockHead(): Promise<ChainHead> {
+    await this.client.query(
+      `INSERT INTO audit_chain_heads (chain_partition, last_seq, last_hash, last_timestamp) VALUES ($1, 0, $2, 'epoch') ON CONFLICT (chain_partition) DO NOTHING`,
+      [this.chain, GENESIS_HASH],
+    );
+    const { rows } = await this.client.query<{ last_seq: string; last_hash: Buffer; last_timestamp: Date }>(
+      'SELECT last_seq, last_hash, last_timestamp FROM audit_chain_heads WHERE chain_partition = $1 FOR UPDATE',
+      [this.chain],
+    );
+    const h = rows[0]!;
+    return { chain_partition: this.chain, seq: Number(h.last_seq), hash: h.last_hash, timestamp: h.last_timestamp };
+  }
+
+  async claimEventIds(ids: string[], timestamp: Date): Promise<Set<string>> {
+    const { rows } = await this.client.query<{ event_id: string }>(
+      'INSERT INTO audit_event_ids (event_id, timestamp) SELECT id, $2 FROM unnest($1::uuid[]) AS id ON CONFLICT (event_id) DO NOTHING RETURNING event_id',
+      [ids, timestamp],
+    );
+    return new Set(rows.map((r) => r.event_id));
+  }
+
+  async loadSubjectKeys(subjects: Array<{ tenant: string; user_id: string }>): Promise<Map<string, Buffer>> {
+    const { rows } = await this.client.query<{ tenant: string; user_id: string; key: Buffer }>(
+      `SELECT k.tenant, k.user_id, k.key FROM audit_subject_keys k
+       JOIN unnest($1::text[], $2::text[]) AS s(tenant, user_id) ON k.tenant = s.tenant AND k.user_id = s.user_id`,
+      [subjects.map((s) => s.tenant), subjects.map((s) => s.user_id)],
+    );
+    return new Map(rows.map((r) => [subjectId(r.tenant, r.user_id), r.key]));
+  }
+
+  async insertSubjectKeys(keys: Array<{ tenant: string; user_id: string; key: Buffer }>): Promise<Set<string>> {
+    const { rows } = await this.client.query<{ tenant: string; user_id: string }>(
+      `INSERT INTO audit_subject_keys (tenant, user_id, key) SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])
+       ON CONFLICT (tenant, user_id) DO NOTHING RETURNING tenant, user_id`,
+      [keys.map((k) => k.tenant), keys.map((k) => k.user_id), keys.map((k) => k.key)],
+    );
+    return new Set(rows.map((r) => subjectId(r.tenant, r.user_id)));
+  }
+
+  async insertRows(rows: AuditRow[]): Promise<void> {
+    const col = <K extends keyof AuditRow>(k: K) => rows.map((r) => r[k]);
+    await this.client.query(
+      `INSERT INTO audit_log (timestamp, occurred_at, event_id, event_type, tenant, service, user_id, ip_address, pii, action,
+         resource, outcome, reason, details, trace_id, chain_partition, chain_seq, prev_hash, hash)
+       SELECT * FROM unnest($1::timestamptz[], $2::timestamptz[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
+         $8::inet[], $9::bytea[], $10::text[], $11::text[], $12::text[], $13::text[], $14::jsonb[], $15::text[], $16::int[],
+         $17::bigint[], $18::bytea[], $19::bytea[])`,
+      [
+        col('timestamp'), col('occurred_at'), col('event_id'), col('event_type'), col('tenant'), col('service'), col('user_id'),
+        col('ip_address'), col('pii'), col('action'), col('resource'), col('outcome'), col('reason'),
+        rows.map((r) => JSON.stringify(r.details)), col('trace_id'), col('chain_partition'), col('chain_seq'), col('prev_hash'), col('hash'),
+      ],
+    );
+  }
+
+  async saveHead(head: ChainHead): Promise<void> {
+    await this.client.query(
+      'UPDATE audit_chain_heads SET last_seq = $2, last_hash = $3, last_timestamp = $4, updated_at = now() WHERE chain_partition = $1',
+      [this.chain, head.seq, head.hash, head.timestamp],
+    );
+    await this.client.query('INSERT INTO audit_siem_cursor (chain_partition) VALUES ($1) ON CONFLICT DO NOTHING', [this.chain]);
+  }
+}
+
+function rangeClause(range: TimeRange, params: unknown[], column = 'timestamp'): string {
+  let sql = '';
+  if (range.from) {
+    params.push(range.from);
+    sql += ` AND ${column} >= $${params.length}`;
+  }
+  if (range.to) {
+    params.push(range.to);
+    sql += ` AND ${column} <= $${params.length}`;
+  }
+  return sql;
+}
+
+function filterClause(filter: QueryFilter, params: unknown[]): string {
+  let sql = 'TRUE' + rangeClause(filter, params);
+  const eq = (column: string, value: string | undefined) => {
+    if (value === undefined) return;
+    params.push(value);
+    sql += ` AND ${column} = $${params.length}`;
+  };
+  eq('tenant', filter.tenant);
+  eq('event_type', filter.event_type);
+  eq('outcome', filter.outcome);
+  eq('user_id', filter.user_pseudonym);
+  return sql;
+}
+
+/** Every query of the audit service against PostgreSQL (parameterised; no string-built values). */
+export class PgAuditStore implements AuditLogWriter, AuditLogReader, CheckpointStore {
+  constructor(private readonly pool: Pool) {}
+
+  inChainTransaction<T>(chain: number, work: (tx: ChainTransaction) => Promise<T>): Promise<T> {
+    return withTransaction(this.pool, (client) => work(new PgChainTransaction(client, chain)));
+  }
+
+  async ensurePartitions(monthsAhead: number): Promise<string[]> {
+    const { rows } = await this.pool.query<{ p: string }>('SELECT audit_log_ensure_partitions($1) AS p', [monthsAhead]);
+    return rows.map((r) => r.p);
+  }
+
+  async query(filter: QueryFilter, after: PageCursor | null, limit: number): Promise<StoredAuditRow[]> {
+    const params: unknown[] = [];
+    let where = filterClause(filter, params);
+    if (after) {
+      params.push(after.timestamp, after.id);
+      where += ` AND (timestamp, id) < ($${params.length - 1}, $${params.length})`;
+    }
+    params.push(limit);
+    const { rows } = await this.pool.query<DbRow>(`SELECT ${ROW_COLUMNS} FROM audit_log WHERE ${where} ORDER BY timestamp DESC, id DESC LIMIT $${params.length}`, params);
+    return rows.map(rowFromDb);
+  }
+
+  async count(filter: QueryFilter): Promise<number> {
+    const params: unknown[] = [];
+    const { rows } = await this.pool.query<{ n: string }>(`SELECT count(*) AS n FROM audit_log WHERE ${filterClause(filter, params)}`, params);
+    return Number(rows[0]!.n);
+  }
+
+  async exportRange(from: Date, to: Date, tenant: string | undefined, after: PageCursor | null, limit: number): Promise<StoredAuditRow[]> {
+    const params: unknown[] = [];
+    let where = filterClause({ from, to, tenant }, params);
+    if (after) {
+      params.push(after.timestamp, after.id);
+      where += ` AND (timestamp, id) > ($${params.length - 1}, $${params.length})`;
+    }
+    params.push(limit);
+    const { rows } = await this.pool.query<DbRow>(`SELECT ${ROW_COLUMNS} FROM audit_log WHERE ${where} ORDER BY timestamp, id LIMIT $${params.length}`, params);
+    return rows.map(rowFromDb);
+  }
+
+  async subjectKey(tenant: string, userId: string): Promise<Buffer | null> {
+    const { rows } = await this.pool.query<{ key: Buffer }>('SELECT key FROM audit_subject_keys WHERE tenant = $1 AND user_id = $2', [tenant, userId]);
+    return rows[0]?.key ?? null;
+  }
+
+  async chains(): Promise<ChainInfo[]> {
+    const { rows } = await this.pool.query<{ chain_partition: number; last_seq: string; last_hash: Buffer; last_timestamp: Date; first_seq: string | null; floor_prev: Buffer | null }>(
+      `SELECT h.chain_partition, h.last_seq, h.last_hash, h.last_timestamp, f.first_seq, f.prev_hash AS floor_prev
+       FROM audit_chain_heads h LEFT JOIN audit_chain_floors f USING (chain_partition) ORDER BY h.chain_partition`,
+    );
+    return rows.map((r) => ({
+      chain_partition: r.chain_partition,
+      head: { seq: Number(r.last_seq), hash: r.last_hash, timestamp: r.last_timestamp },
+      floor: r.first_seq === null ? null : { first_seq: Number(r.first_seq), prev_hash: r.floor_prev },
+    }));
+  }
+
+  async rows(chain: number, range: TimeRange, afterSeq: number, limit: number): Promise<StoredAuditRow[]> {
+    const params: unknown[] = [chain, afterSeq];
+    const where = `chain_partition = $1 AND chain_seq > $2${rangeClause(range, params)}`;
+    params.push(limit);
+    const { rows } = await this.pool.query<DbRow>(`SELECT ${ROW_COLUMNS} FROM audit_log WHERE ${where} ORDER BY chain_seq LIMIT $${params.length}`, params);
+    return rows.map(rowFromDb);
+  }
+
+  async rowAt(chain: number, seq: number): Promise<StoredAuditRow | null> {
+    const { rows } = await this.pool.query<DbRow>(`SELECT ${ROW_COLUMNS} FROM audit_log WHERE chain_partition = $1 AND chain_seq = $2 LIMIT 1`, [chain, seq]);
+    return rows[0] ? rowFromDb(rows[0]) : null;
+  }
+
+  async checkpoints(chain: number, range: TimeRange): Promise<Checkpoint[]> {
+    const params: unknown[] = [chain];
+    const { rows } = await this.pool.query<Omit<Checkpoint, 'chain_seq'> & { chain_seq: string }>(
+      `SELECT chain_partition, chain_seq, hash, row_timestamp, signed_at, key_id, signature FROM audit_checkpoints
+       WHERE chain_partition = $1${rangeClause(range, params, 'row_timestamp')} ORDER BY chain_seq`,
+      params,
+    );
+    return rows.map((r) => ({ ...r, chain_seq: Number(r.chain_seq) }));
+  }
+
+  async headsToCheckpoint(): Promise<ChainHead[]> {
+    const { rows } = await this.pool.query<{ chain_partition: number; last_seq: string; last_hash: Buffer; last_timestamp: Date }>(
+      `SELECT h.chain_partition, h.last_seq, h.last_hash, h.last_timestamp FROM audit_chain_heads h
+       WHERE h.last_seq > COALESCE((SELECT max(c.chain_seq) FROM audit_checkpoints c WHERE c.chain_partition = h.chain_partition), 0)`,
+    );
+    return rows.map((r) => ({ chain_partition: r.chain_partition, seq: Number(r.last_seq), hash: r.last_hash, timestamp: r.last_timestamp }));
+  }
+
+  async saveCheckpoint(c: Checkpoint): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO audit_checkpoints (chain_partition, chain_seq, hash, row_timestamp, signed_at, key_id, signature)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (chain_partition, chain_seq) DO NOTHING`,
+      [c.chain_partition, c.chain_seq, c.hash, c.row_timestamp, c.signed_at, c.key_id, c.signature],
+    );
+  }
+}

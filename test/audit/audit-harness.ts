@@ -1,0 +1,142 @@
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import pg from 'pg';
+import { v7 as uuidv7 } from 'uuid';
+import { protoPath, protoRoot, Topics, type SecurityEvent } from '@soma/contracts';
+import { runMigrations } from '@soma/postgres';
+import { KAFKA_BROKERS, POSTGRES_URL, REPO_ROOT } from '../support/infra.js';
+
+/** A database of its own per test file: the audit schema migrated into it, dropped afterwards. */
+export class TestDatabase {
+  readonly name = `audit_it_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
+  pool!: pg.Pool;
+  private admin = new pg.Pool({ connectionString: POSTGRES_URL, max: 1 });
+
+  get url(): string {
+    const u = new URL(POSTGRES_URL);
+    u.pathname = `/${this.name}`;
+    return u.toString();
+  }
+
+  async create(): Promise<this> {
+    await this.admin.query(`CREATE DATABASE ${this.name}`);
+    this.pool = new pg.Pool({ connectionString: this.url, max: 4 });
+    await runMigrations(this.pool, join(REPO_ROOT, 'infra/postgres/migrations'));
+    return this;
+  }
+
+  async drop(): Promise<void> {
+    await this.pool?.end().catch(() => undefined);
+    await this.admin.query(`DROP DATABASE IF EXISTS ${this.name} WITH (FORCE)`).catch(() => undefined);
+    await this.admin.end();
+  }
+
+  async count(tenant: string): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>('SELECT count(*) AS n FROM audit_log WHERE tenant = $1', [tenant]);
+    return Number(rows[0]!.n);
+  }
+}
+
+/** Secrets and env of one audit instance (ports, buffer file, its own DB and consumer group). */
+export function auditEnv(db: TestDatabase, group: string, ports: { grpc: number; http: number }, extra: Record<string, string> = {}): Record<string, string> {
+  const dir = mkdtempSync(join(tmpdir(), 'soma-audit-it-'));
+  const keyFile = join(dir, 'checkpoint.pem');
+  writeFileSync(keyFile, sharedCheckpointKey);
+  return {
+    ...(process.env as Record<string, string>),
+    NODE_ENV: 'test',
+    LOG_LEVEL: process.env['AUDIT_TEST_LOG_LEVEL'] ?? 'silent',
+    OTEL_ENABLED: 'false',
+    POSTGRES_URL: db.url,
+    AUDIT_GRPC_PORT: String(ports.grpc),
+    AUDIT_HTTP_PORT: String(ports.http),
+    EVENT_BUFFER_PATH: join(dir, 'buffer.sqlite'),
+    AUDIT_KEK: sharedKek,
+    AUDIT_CHECKPOINT_KEY_FILE: keyFile,
+    AUDIT_CHECKPOINT_INTERVAL_MS: '500',
+    AUDIT_CONSUMER_GROUP: group,
+    AUDIT_KAFKA_SESSION_TIMEOUT_MS: '6000',
+    AUDIT_SIEM_DRAIN_INTERVAL_MS: '200',
+    AUDIT_EXPORT_API_KEY: exportApiKey,
+    ...extra,
+  };
+}
+
+export const sharedKek = randomBytes(32).toString('base64url');
+export const sharedCheckpointKey = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+export const exportApiKey = randomBytes(32).toString('base64url');
+
+/** A new consumer group positioned at the current end of security.events: no history, no race with the join. */
+export async function freshGroupAtEnd(): Promise<string> {
+  const group = `soma-audit-it-${randomUUID()}`;
+  const admin = new Kafka({ clientId: 'soma-audit-it', brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING }).admin();
+  await admin.connect();
+  try {
+    const ends = await admin.fetchTopicOffsets(Topics.SecurityEvents);
+    await admin.setOffsets({ groupId: group, topic: Topics.SecurityEvents, partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })) });
+  } finally {
+    await admin.disconnect();
+  }
+  return group;
+}
+
+export function event(tenant: string, over: Partial<SecurityEvent> = {}): SecurityEvent {
+  return {
+    schema: 'soma.security.event/v1',
+    id: uuidv7(),
+    type: 'authentication_failed',
+    occurred_at: new Date().toISOString(),
+    service: 'auth',
+    tenant,
+    actor: { user_id: 'alice', ip_address: '203.0.113.7', user_agent: 'curl/8.0' },
+    action: 'login',
+    resource: 'session',
+    outcome: 'failure',
+    reason: 'bad_password',
+    details: { attempts: 1 },
+    trace_id: null,
+    ...over,
+  };
+}
+
+export class EventProducer {
+  private producer: Producer;
+  constructor() {
+    this.producer = new Kafka({ clientId: 'soma-audit-it-producer', brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING }).producer({ idempotent: true, maxInFlightRequests: 1 });
+  }
+  async connect(): Promise<this> {
+    await this.producer.connect();
+    return this;
+  }
+  /** Send raw values keyed by tenant (the contract's key), in chunks. */
+  async send(tenant: string, values: Array<string | Buffer>, chunk = 1000): Promise<void> {
+    for (let i = 0; i < values.length; i += chunk) {
+      await this.producer.send({ topic: Topics.SecurityEvents, acks: -1, messages: values.slice(i, i + chunk).map((value) => ({ key: tenant, value })) });
+    }
+  }
+  async disconnect(): Promise<void> {
+    await this.producer.disconnect();
+  }
+}
+
+type Unary = (req: unknown, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
+
+/** A promise-returning gRPC client of soma.audit.v1.AuditService. */
+export function auditClient(address: string): { call<T>(method: string, req: unknown): Promise<T>; close(): void } {
+  const def = protoLoader.loadSync(protoPath('audit'), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [protoRoot()] });
+  const pkg = grpc.loadPackageDefinition(def) as unknown as { soma: { audit: { v1: { AuditService: grpc.ServiceClientConstructor } } } };
+  const client = new pkg.soma.audit.v1.AuditService(address, grpc.credentials.createInsecure());
+  return {
+    call<T>(method: string, req: unknown): Promise<T> {
+      return new Promise((resolve, reject) => {
+        (client[method] as Unary).call(client, req, (err, res) => (err ? reject(err) : resolve(res as T)));
+      });
+    },
+    close: () => client.close(),
+  };
+}
