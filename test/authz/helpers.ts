@@ -23,7 +23,10 @@ export async function startAuthz(env: Record<string, string> = {}): Promise<Runn
     ...process.env,
     AUTHZ_GRPC_PORT: String(grpcPort),
     AUTHZ_HTTP_PORT: String(httpPort),
-    EVENT_BUFFER_PATH: join(dir, 'events.sqlite'),
+    EVENT_BUFFER_PATH: join(dir, 'authz.sqlite'),
+    // EVENT_BUFFER_PATH has no default in CommonConfig, so loadConfig does not read it: a per-instance
+    // directory is what actually separates the buffers.
+    EVENT_BUFFER_DIR: dir,
     LOG_LEVEL: 'silent',
     OTEL_ENABLED: 'false',
     ...env,

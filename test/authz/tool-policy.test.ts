@@ -133,3 +133,23 @@ describe('authz policies against the real OPA server', () => {
     expect(direct.result).toBeUndefined();
   });
 });
+
+describe('authz against an OPA that does not answer in time', () => {
+  it('denies with policy_unavailable after OPA_TIMEOUT_MS', async () => {
+    const { createServer } = await import('node:net');
+    const sockets: import('node:net').Socket[] = [];
+    // Accepts connections and never answers: a hung policy engine.
+    const hung = createServer((s) => sockets.push(s));
+    await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+    const port = (hung.address() as { port: number }).port;
+    const authz = await startAuthz({ OPA_URL: `http://127.0.0.1:${port}`, OPA_TIMEOUT_MS: '200', OPA_POLICY_POLL_MS: '60000' });
+    try {
+      expect(await authz.client.checkTool('web_search', { sub: 'u', tenant: 'trusted' })).toMatchObject({ allowed: false, reason: 'policy_unavailable' });
+      expect((await authz.client.evaluate('tool_policy/allow', { tool: 'web_search' })).decision.reason).toBe('policy_unavailable');
+    } finally {
+      await authz.stop();
+      sockets.forEach((s) => s.destroy());
+      hung.close();
+    }
+  });
+});

@@ -108,6 +108,8 @@ export class OpenFgaRelationshipStore implements RelationshipStore {
  */
 export class OpenFgaChangeFeed {
   private token: string | undefined;
+  /** Fixed when following starts and kept until OpenFGA hands out a token (it gives none while the feed is empty). */
+  private readonly since = new Date().toISOString();
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private healthy = false;
@@ -143,7 +145,7 @@ export class OpenFgaChangeFeed {
       let count = 0;
       for (let page = 0; page < 100; page++) {
         const r = await this.client.readChanges(
-          (this.token ? undefined : { startTime: new Date().toISOString() }) as ClientReadChangesRequest | undefined,
+          (this.token ? undefined : { startTime: this.since }) as ClientReadChangesRequest | undefined,
           { pageSize: 100, continuationToken: this.token },
         );
         const changes = r.changes ?? [];
