@@ -2,6 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import type { SecurityEvent } from '@soma/contracts';
+import { appendToChain } from '../../apps/audit/src/domain/audit-ingest.js';
+import { deriveKek } from '../../apps/audit/src/domain/subject-crypto.js';
+import { verifyChains } from '../../apps/audit/src/domain/verify-chain.js';
+import { PgAuditStore } from '../../apps/audit/src/infra/pg-audit-store.js';
 import { POSTGRES_URL, REPO_ROOT } from '../support/infra.js';
 
 /**
@@ -54,4 +59,17 @@ export async function createTestSchema(options: { audit?: boolean } = {}): Promi
       }
     },
   };
+}
+
+/**
+ * Write events into the test schema's audit_log through the audit service's own ingest path
+ * (`appendToChain`: pseudonyms, encrypted personal fields, subject keys, hash chain), recorded at `at`.
+ */
+export async function ingestAuditEvents(pool: pg.Pool, kekSecret: string, chain: number, at: Date, events: SecurityEvent[]): Promise<void> {
+  await appendToChain(new PgAuditStore(pool as never), deriveKek(kekSecret), chain, events, () => at);
+}
+
+/** The audit service's chain verifier over the test schema (no checkpoints are signed in these tests). */
+export async function verifyAuditChains(pool: pg.Pool): Promise<{ intact: boolean; rows_checked: number; broken?: unknown }> {
+  return verifyChains(new PgAuditStore(pool as never), { verify: () => true });
 }
