@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +8,7 @@ import { startSomaService, type StartedService } from '@soma/service-runtime';
 import { authzService } from '../../apps/authz/src/authz.service-definition.js';
 import { secretsService } from '../../apps/secrets/src/secrets.service-definition.js';
 import type { SecretsConfig } from '../../apps/secrets/src/secrets.config.js';
+import { startAuthHarness } from '../support/auth-harness.js';
 import { freePort } from '../support/ports.js';
 
 export const tmp = mkdtempSync(join(tmpdir(), 'soma-secrets-test-'));
@@ -66,44 +66,24 @@ export class SecretsClient {
   }
 }
 
-/** Credentials with chosen scopes, verifiable by the auth gRPC API at `address`. */
+/** Real credentials from a real auth instance (test/support/auth-harness.ts). */
 export interface CredentialSource {
+  /** host:port of auth's gRPC API, for AUTH_GRPC_ADDRESS. */
   address: string;
-  /** A bearer credential of `sub` in `tenant` holding `scopes`. */
+  /** A JWT of `sub` in `tenant` holding `scopes`. */
   issue(sub: string, tenant: string, scopes: string[]): Promise<string>;
+  /** An API key (sk-soma-…) of `sub` in `tenant` holding `scopes`. */
+  apiKey(sub: string, tenant: string, scopes: string[]): Promise<string>;
   stop(): Promise<void>;
 }
 
-/**
- * An AuthService answering Authenticate for credentials it minted (random 32-byte bearer values).
- * Used until the auth service's test harness is available; the secrets service talks to it
- * through the real proto and the real @soma/auth-client, exactly as to auth.
- */
 export async function startCredentialSource(): Promise<CredentialSource> {
-  const principals = new Map<string, { sub: string; tenant: string; scopes: string[] }>();
-  const server = new grpc.Server();
-  server.addService(serviceCtor('auth').service, {
-    Authenticate: (call: grpc.ServerUnaryCall<{ bearer: string }, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-      const bearer = call.request.bearer.replace(/^Bearer\s+/i, '');
-      const p = principals.get(bearer);
-      if (!p) {
-        const md = new grpc.Metadata();
-        md.set(GRPC_REASON_KEY, 'TOKEN_INVALID');
-        cb({ code: grpc.status.UNAUTHENTICATED, details: 'credential refused', metadata: md });
-        return;
-      }
-      cb(null, { principal: { sub: p.sub, tenant: p.tenant, persona_id: '', scopes: p.scopes, method: 'AUTH_METHOD_JWT', credential_id: `jti-${p.sub}`, expires_at: '' } });
-    },
-  });
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const auth = await startAuthHarness();
   return {
-    address: `127.0.0.1:${port}`,
-    issue: async (sub, tenant, scopes) => {
-      const token = randomBytes(32).toString('base64url');
-      principals.set(token, { sub, tenant, scopes });
-      return token;
-    },
-    stop: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+    address: auth.grpcAddress,
+    issue: async (sub, tenant, scopes) => (await auth.issueToken({ tenant, sub, scopes })).token,
+    apiKey: async (sub, tenant, scopes) => (await auth.createApiKey({ tenant, scopes, owner_sub: sub })).key,
+    stop: () => auth.stop(),
   };
 }
 

@@ -132,6 +132,14 @@ describe('secrets service over gRPC (real Redis, OPA, Kafka; authz in-process)',
     expect((await secrets.client.failure('ListSecrets', {}, tokens.scoped)).code).toBe(status.PERMISSION_DENIED);
   });
 
+  it('accepts API keys as well as JWTs, with the same policy', async () => {
+    const readerKey = await creds.apiKey(`apikey-reader-${run}`, tenant, ['secret:read']);
+    expect(readerKey).toMatch(/^sk-soma-/);
+    expect((await secrets.client.call<{ value: string }>('GetSecret', { name: 'team-a/y' }, readerKey)).value).toBe('list-value-team-a/y');
+    const noScopeKey = await creds.apiKey(`apikey-none-${run}`, tenant, []);
+    expect((await secrets.client.failure('GetSecret', { name: 'team-a/y' }, noScopeKey)).code).toBe(status.PERMISSION_DENIED);
+  });
+
   it('refuses calls without a credential or with a forged one', async () => {
     expect((await secrets.client.failure('GetSecret', { name: 'openai' })).code).toBe(status.UNAUTHENTICATED);
     expect((await secrets.client.failure('GetSecret', { name: 'openai' }, 'forged-credential')).code).toBe(status.UNAUTHENTICATED);
