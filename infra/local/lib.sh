@@ -320,9 +320,7 @@ find_pid() {
   fi
   comm=$(expected_comm "$s")
   d=$(data_dir "$s")
-  for p in /proc/[0-9]*; do
-    p=${p#/proc/}
-    [[ $(cat "/proc/$p/comm" 2>/dev/null) == "$comm" ]] || continue
+  for p in $(pgrep -x -- "$comm" 2>/dev/null); do
     cwd=$(readlink "/proc/$p/cwd" 2>/dev/null) || continue
     [[ $cwd == "$d" ]] || continue
     sid=$(ps -o sid= -p "$p" 2>/dev/null | tr -dc '0-9')
@@ -349,8 +347,10 @@ alive_of() { # alive_of <pid:comm>...
     comm=${e#*:}
     pid_alive "$p" && [[ $(cat "/proc/$p/comm" 2>/dev/null) == "$comm" ]] && printf '%s ' "$p"
   done
-  # our servers lead their process group; anything else left in it counts too
-  pgrep -g "${1%%:*}" 2>/dev/null | tr '\n' ' ' || true
+  # our servers lead their process group; anything else left in it counts too (zombies do not:
+  # pid 1 reaps orphans on its own schedule)
+  for p in $(pgrep -g "${1%%:*}" 2>/dev/null); do pid_alive "$p" && printf '%s ' "$p"; done
+  return 0
 }
 
 wait_gone() { # wait_gone <seconds> <pid:comm>...
@@ -434,7 +434,11 @@ check_ports_free() {
     pid=${owner%%/*}
     if [[ $s == postgres && $owner == */postgres* ]]; then
       cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null || true)
-      msg+=" It looks like a system PostgreSQL cluster${cwd:+ (data $cwd)}: stop it (pg_lsclusters; pg_ctlcluster $POSTGRES_MAJOR main stop) or"
+      if [[ $cwd == /var/lib/postgresql/* ]]; then
+        msg+=" It is the Debian system cluster (data $cwd): stop it (pg_lsclusters; pg_ctlcluster <version> <name> stop) or"
+      else
+        msg+=" It is another PostgreSQL server${cwd:+ (data $cwd)}: stop it or"
+      fi
     else
       msg+=" Stop it or"
     fi
@@ -470,7 +474,6 @@ server_address() {
     opa) echo "$LOCAL_HOST:$OPA_PORT  http://$LOCAL_HOST:$OPA_PORT  (policies $OPA_POLICY_DIR)" ;;
     openfga)
       local ds=$OPENFGA_DATASTORE
-      [[ -s $RUN_DIR/openfga.datastore ]] && find_pid openfga >/dev/null 2>&1 && ds=$(cat "$RUN_DIR/openfga.datastore")
       local m="metrics off"
       [[ $OPENFGA_METRICS_PORT == off ]] || m="metrics $LOCAL_HOST:$OPENFGA_METRICS_PORT"
       echo "$LOCAL_HOST:$OPENFGA_HTTP_PORT  http://$LOCAL_HOST:$OPENFGA_HTTP_PORT  grpc $LOCAL_HOST:$OPENFGA_GRPC_PORT  (datastore $ds, $m)"
@@ -845,7 +848,6 @@ start_openfga() {
   else
     args+=(--datastore-engine memory)
   fi
-  printf '%s\n' "$OPENFGA_DATASTORE" >"$RUN_DIR/openfga.datastore"
   printf '\n===== %s infra/local/up openfga (datastore %s) =====\n' "$(date -Is)" "$OPENFGA_DATASTORE" >>"$log"
   openfga_env_cmd
   launch openfga "$d" "$log" "${OPENFGA_ENV_CMD[@]}" "${envs[@]}" "$BIN_DIR/openfga" "${args[@]}"
@@ -853,7 +855,10 @@ start_openfga() {
 }
 
 # ---------------------------------------------------------------- generic start/stop
-start_server() { "start_$1"; }
+start_server() {
+  record_settings "$1"
+  "start_$1"
+}
 
 stop_server() {
   local s=$1 p
@@ -869,22 +874,77 @@ stop_server() {
     stop_group "$s" "$p" || return 1
   fi
   rm -f -- "$(pid_file "$s")"
-  [[ $s == openfga ]] && rm -f -- "$RUN_DIR/openfga.datastore"
+  rm -f -- "$RUN_DIR/$s.settings"
   info "$s: stopped"
 }
 
-# Sourceable connection settings for the app, refreshed by `up`.
+# ---------------------------------------------------------------- settings a server was started with
+# Recorded at start in .local/run/<server>.settings so that `status` reports (and checks) the ports
+# a server really listens on, and `up` refuses to silently keep a server on other ports.
+settings_vars() {
+  case $1 in
+    postgres) echo POSTGRES_PORT ;;
+    redis) echo REDIS_PORT ;;
+    kafka) echo KAFKA_PORT KAFKA_CONTROLLER_PORT ;;
+    opa) echo OPA_PORT ;;
+    openfga) echo OPENFGA_HTTP_PORT OPENFGA_GRPC_PORT OPENFGA_METRICS_PORT OPENFGA_DATASTORE ;;
+  esac
+}
+
+record_settings() {
+  local s=$1 v
+  for v in $(settings_vars "$s"); do printf '%s=%s\n' "$v" "${!v}"; done >"$RUN_DIR/$s.settings"
+}
+
+# Print "NAME=recorded" for each setting that differs from the current environment.
+settings_diff() {
+  local s=$1 f="$RUN_DIR/$1.settings" name value
+  [[ -f $f ]] || return 0
+  while IFS='=' read -r name value; do
+    [[ " $(settings_vars "$s") " == *" $name "* ]] || continue
+    [[ ${!name} == "$value" ]] || printf '%s=%s ' "$name" "$value"
+  done <"$f"
+}
+
+# Adopt the recorded settings of server $1 (call in a subshell). Only known names, never eval'd.
+load_settings() {
+  local s=$1 f="$RUN_DIR/$1.settings" name value
+  [[ -f $f ]] || return 0
+  while IFS='=' read -r name value; do
+    [[ " $(settings_vars "$s") " == *" $name "* && $value =~ ^[A-Za-z0-9_]+$ ]] || continue
+    printf -v "$name" '%s' "$value"
+  done <"$f"
+}
+
+# status_line with the settings the server was started with (when it runs).
+status_line_recorded() {
+  local s=$1
+  (
+    find_pid "$s" >/dev/null 2>&1 && load_settings "$s"
+    status_line "$s"
+  )
+}
+
+# Sourceable connection settings for the app, refreshed by `up` (ports a running server was started
+# with win over the current environment).
+env_lines() {
+  find_pid "$1" >/dev/null 2>&1 && load_settings "$1"
+  case $1 in
+    postgres)
+      printf 'POSTGRES_HOST=%s\nPOSTGRES_PORT=%s\nPOSTGRES_USER=%s\nPOSTGRES_PASSWORD=%s\nPOSTGRES_DB=%s\n' \
+        "$LOCAL_HOST" "$POSTGRES_PORT" "$POSTGRES_USER" "$POSTGRES_PASSWORD" "$POSTGRES_DB"
+      ;;
+    redis) printf 'REDIS_URL=redis://%s:%s\n' "$LOCAL_HOST" "$REDIS_PORT" ;;
+    kafka) printf 'KAFKA_BROKERS=%s:%s\n' "$LOCAL_HOST" "$KAFKA_PORT" ;;
+    opa) printf 'OPA_URL=http://%s:%s\n' "$LOCAL_HOST" "$OPA_PORT" ;;
+    openfga) printf 'OPENFGA_API_URL=http://%s:%s\n' "$LOCAL_HOST" "$OPENFGA_HTTP_PORT" ;;
+  esac
+}
+
 write_env_file() {
-  cat >"$LOCAL_DIR/infra.env" <<EOF
-# Written by infra/local/up: connection settings of the local servers (source it, or use with env -S).
-POSTGRES_HOST=$LOCAL_HOST
-POSTGRES_PORT=$POSTGRES_PORT
-POSTGRES_USER=$POSTGRES_USER
-POSTGRES_PASSWORD=$POSTGRES_PASSWORD
-POSTGRES_DB=$POSTGRES_DB
-REDIS_URL=redis://$LOCAL_HOST:$REDIS_PORT
-KAFKA_BROKERS=$LOCAL_HOST:$KAFKA_PORT
-OPA_URL=http://$LOCAL_HOST:$OPA_PORT
-OPENFGA_API_URL=http://$LOCAL_HOST:$OPENFGA_HTTP_PORT
-EOF
+  local s
+  {
+    echo "# Written by infra/local/up: connection settings of the local servers (e.g. set -a; . .local/infra.env; set +a)."
+    for s in "${ALL_SERVERS[@]}"; do (env_lines "$s"); done
+  } >"$LOCAL_DIR/infra.env"
 }
