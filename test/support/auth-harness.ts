@@ -58,6 +58,8 @@ export async function startAuthHarness(options: AuthHarnessOptions = {}): Promis
     AUTH_GRPC_PORT: String(ports.grpc),
     AUTH_HTTP_PORT: String(ports.http),
     EVENT_BUFFER_PATH: join(dir, 'events.sqlite'),
+    // Also the directory: the shared config loader currently ignores EVENT_BUFFER_PATH (no default value).
+    EVENT_BUFFER_DIR: dir,
     LOG_LEVEL: 'silent',
     OTEL_ENABLED: 'false',
     JWT_SECRET: options.jwtSecret ?? randomBytes(48).toString('base64url'),

@@ -19,8 +19,8 @@ export class AuthConfig extends CommonConfig {
   JWT_SECRET?: string;
 
   /** RS256 root private key (PEM). Required when JWT_ALGORITHM=RS256. */
-  @IsOptional() @IsString()
-  JWT_PRIVATE_KEY_FILE?: string;
+  @IsString()
+  JWT_PRIVATE_KEY_FILE: string = '';
 
   @IsInt() @Min(60) @Max(86_400 * 30)
   JWT_EXPIRY_SECONDS: number = 3600;

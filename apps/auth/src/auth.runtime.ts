@@ -37,7 +37,8 @@ export interface AuthRuntime {
 
 export const AUTH_RUNTIME = Symbol('AUTH_RUNTIME');
 
-function rootKeyOf(c: Readonly<AuthConfig>): RootKey {
+/** Cross-field checks and the root key; throws ConfigError (exit 78) before anything listens. */
+export function rootKeyOf(c: Readonly<AuthConfig>): RootKey {
   const problems: string[] = [];
   if (c.JWT_ALGORITHM === 'HS256') {
     if (!c.JWT_SECRET) problems.push('JWT_SECRET is required when JWT_ALGORITHM=HS256 (set JWT_SECRET or JWT_SECRET_FILE, at least 256 bits)');
@@ -58,12 +59,11 @@ function rootKeyOf(c: Readonly<AuthConfig>): RootKey {
   return { alg: 'RS256', privateKey };
 }
 
-export async function createAuthRuntime(config: Readonly<AuthConfig>, publisher: SecurityEventPublisher, logger: Logger): Promise<AuthRuntime> {
-  const root = rootKeyOf(config);
+export async function createAuthRuntime(config: Readonly<AuthConfig>, publisher: SecurityEventPublisher, logger: Logger, root: RootKey = rootKeyOf(config)): Promise<AuthRuntime> {
   const clock = systemClock;
   const prefix = config.AUTH_REDIS_PREFIX;
-  const redis = createRedis({ url: config.REDIS_URL, commandTimeoutMs: config.AUTH_REDIS_TIMEOUT_MS }, 'cmd');
-  const subscriber = createRedis({ url: config.REDIS_URL, commandTimeoutMs: config.AUTH_REDIS_TIMEOUT_MS }, 'sub');
+  const redis = createRedis({ url: config.REDIS_URL, commandTimeoutMs: config.AUTH_REDIS_TIMEOUT_MS }, `cmd-${config.INSTANCE_ID}`);
+  const subscriber = createRedis({ url: config.REDIS_URL, commandTimeoutMs: config.AUTH_REDIS_TIMEOUT_MS }, `sub-${config.INSTANCE_ID}`);
   redis.on('error', () => undefined);
   await connectRedis(redis);
   const bus = new InvalidationBus(redis, subscriber, `${prefix}invalidate`, logger);

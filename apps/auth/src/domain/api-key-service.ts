@@ -39,6 +39,9 @@ export interface ApiKeySettings {
  * scope → rate limit → budget (so a refused call never spends budget).
  */
 export class ApiKeyService {
+  /** last_used_at is written at most once per resolution per key and instance: not a write per call. */
+  private readonly lastTouched = new Map<string, number>();
+
   constructor(
     private readonly store: ApiKeyStore,
     private readonly settings: ApiKeySettings,
@@ -89,8 +92,12 @@ export class ApiKeyService {
       if (!b.allowed) return { result: 'USAGE_EXCEEDED', record, remaining: 0 };
       remaining = b.remaining;
     }
-    const lastUsed = record.last_used_at ? Date.parse(record.last_used_at) : 0;
-    if (now - lastUsed >= this.settings.lastUsedResolutionSeconds * 1000) this.store.touchLastUsed(record, new Date(now));
+    const lastTouched = this.lastTouched.get(record.id) ?? 0;
+    if (now - lastTouched >= this.settings.lastUsedResolutionSeconds * 1000) {
+      if (this.lastTouched.size > 100_000) this.lastTouched.clear();
+      this.lastTouched.set(record.id, now);
+      this.store.touchLastUsed(record, new Date(now));
+    }
     return { result: 'VALID', record, principal: this.principalOf(record), ...(remaining !== undefined ? { remaining } : {}) };
   }
 

@@ -86,8 +86,10 @@ export class RedisApiKeyStore implements ApiKeyStore {
   async getById(id: string): Promise<ApiKeyRecord | undefined> {
     const hash = await orUnavailable(() => this.redis.get(this.k('id', id)));
     if (!hash) return undefined;
-    const raw = await orUnavailable(() => this.redis.get(this.k('h', hash)));
-    return raw ? (JSON.parse(raw) as ApiKeyRecord) : undefined;
+    const [raw, lastUsed] = await orUnavailable(() => Promise.all([this.redis.get(this.k('h', hash)), this.redis.hget(this.k('last-used'), id)]));
+    if (!raw) return undefined;
+    const r = JSON.parse(raw) as ApiKeyRecord;
+    return lastUsed ? { ...r, last_used_at: lastUsed } : r;
   }
 
   private async byIds(ids: string[]): Promise<ApiKeyRecord[]> {
@@ -109,19 +111,16 @@ export class RedisApiKeyStore implements ApiKeyStore {
 
   async update(r: ApiKeyRecord): Promise<void> {
     await orUnavailable(async () => {
-      await this.redis.set(this.k('h', r.hash), JSON.stringify(r), 'XX');
+      const { last_used_at: _lastUsed, ...stored } = r;
+      await this.redis.set(this.k('h', r.hash), JSON.stringify(stored), 'XX');
       this.cache.delete(r.hash);
       await this.bus.publish({ kind: 'api_key', hash: r.hash });
     });
   }
 
+  /** Kept apart from the record (a hash id → time) so that it never races with revocation writes. */
   touchLastUsed(r: ApiKeyRecord, at: Date): void {
-    const iso = at.toISOString();
-    const updated = { ...r, last_used_at: iso };
-    if (this.cache.has(r.hash)) this.cache.set(r.hash, updated);
-    // Read-modify-write guarded by a Lua check that the stored record was not revoked meanwhile.
-    const script = `local v = redis.call('GET', KEYS[1]) if not v then return 0 end local r = cjson.decode(v) if r['revoked'] then return 0 end r['last_used_at'] = ARGV[1] redis.call('SET', KEYS[1], cjson.encode(r)) return 1`;
-    this.redis.eval(script, 1, this.k('h', r.hash), iso).catch((e: Error) => this.logger.debug({ reason: e.message }, 'last_used_at not recorded'));
+    this.redis.hset(this.k('last-used'), r.id, at.toISOString()).catch((e: Error) => this.logger.debug({ reason: e.message }, 'last_used_at not recorded'));
   }
 
   async consumeRate(id: string, limit: RateLimit): Promise<{ allowed: boolean; retryAfterMs: number }> {

@@ -12,7 +12,7 @@ export interface RedisConnectionOptions {
  */
 export function createRedis(options: RedisConnectionOptions, name: string): Redis {
   return new Redis(options.url, {
-    connectionName: `soma-auth-${name}`,
+    connectionName: `soma-auth-${name}`.replace(/[^A-Za-z0-9_.-]/g, '_').slice(0, 100),
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: options.commandTimeoutMs,

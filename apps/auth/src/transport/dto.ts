@@ -86,8 +86,6 @@ export class RevokeSubjectDto {
   @IsString() @MaxLength(256) @Matches(/^\S+$/) sub!: string;
 }
 
-export class EmptyDto {}
-
 export class LoginDto {
   @IsOptional() @IsString() @MaxLength(128) username?: string;
   @IsString() @MaxLength(1024) password!: string;

@@ -6,7 +6,7 @@ import { AUTH_RUNTIME, type AuthRuntime } from '../../auth.runtime.js';
 import { AuthError, AuthErrorCode } from '../../domain/auth.errors.js';
 import { ALL_TENANTS, type Principal } from '../../domain/principal.js';
 import {
-  ApiKeyRefDto, AuthenticateDto, CreateApiKeyDto, EmptyDto, IssueTokenDto, ListApiKeysDto, RevokeSubjectDto, RevokeTokenDto,
+  ApiKeyRefDto, AuthenticateDto, CreateApiKeyDto, IssueTokenDto, ListApiKeysDto, RevokeSubjectDto, RevokeTokenDto,
   RotateApiKeyDto, RotateTenantApiKeysDto, VerifyApiKeyDto, VerifyTokenDto,
 } from '../dto.js';
 import { apiKeyToWire, budgetFrom, dateOrUndefined, iso, metadataFrom, principalToWire, rateLimitFrom, signingKeyToWire } from '../mappers.js';
@@ -137,16 +137,14 @@ export class AuthGrpcController {
   }
 
   @GrpcMethod(SERVICE, 'RotateSigningKey')
-  async rotateSigningKey(payload: unknown, md: Metadata) {
-    decodeInput(EmptyDto, payload);
+  async rotateSigningKey(_payload: unknown, md: Metadata) {
     const actor = await this.admin(md, ALL_TENANTS);
     const out = await this.rt.admin.rotateSigningKey(actor);
     return { signing_key: signingKeyToWire(out.signing), verification_keys: out.keys.map(signingKeyToWire) };
   }
 
   @GrpcMethod(SERVICE, 'ListSigningKeys')
-  async listSigningKeys(payload: unknown, md: Metadata) {
-    decodeInput(EmptyDto, payload);
+  async listSigningKeys(_payload: unknown, md: Metadata) {
     await this.admin(md, ALL_TENANTS);
     return { keys: this.rt.keyring.list().map(signingKeyToWire) };
   }
