@@ -1,4 +1,4 @@
-import { v7 as uuidv7 } from 'uuid';
+import { newDecisionId } from './decision-id.js';
 import { AuthzError, AuthzErrorCode } from './authz.errors.js';
 import { parseConsistencyToken, mintConsistencyToken } from './consistency-token.js';
 import { DecisionCache } from './decision-cache.js';
@@ -145,7 +145,7 @@ export class AuthzDecisions {
       resource: revision,
       outcome: 'success',
       reason: null,
-      details: { decision_id: uuidv7(), revision, previous_revision: previous, policies },
+      details: { decision_id: newDecisionId(), revision, previous_revision: previous, policies },
     });
   }
 
@@ -248,7 +248,7 @@ export class AuthzDecisions {
     const fresh = parseConsistencyToken(consistencyToken) !== undefined;
     try {
       const r = await store.listObjects(user, relation, type, fresh);
-      return { ...r, decision_id: uuidv7() };
+      return { ...r, decision_id: newDecisionId() };
     } catch (e) {
       if (e instanceof RelationshipRequestInvalid) throw new AuthzError(AuthzErrorCode.InvalidArgument, e.message);
       throw new AuthzError(AuthzErrorCode.Unavailable, 'the relationship store is unavailable', { error: errorText(e) });
@@ -283,7 +283,7 @@ export class AuthzDecisions {
       // Even a failed write may have landed; this instance never serves an answer older than it.
       this.relationCache.clear();
     }
-    const decisionId = uuidv7();
+    const decisionId = newDecisionId();
     const token = mintConsistencyToken();
     try {
       this.o.audit.publish({
@@ -312,7 +312,7 @@ export class AuthzDecisions {
   // ---------------------------------------------------------------- decisions and audit
 
   private decide(kind: 'tool' | 'evaluate' | 'relationship', allowed: boolean, reason: Reason, cached: boolean, s: AuditSubject): Decision {
-    const decision: Decision = { decision_id: uuidv7(), allowed, reason, cached };
+    const decision: Decision = { decision_id: newDecisionId(), allowed, reason, cached };
     this.o.onDecision?.(kind, reason, cached);
     if (!allowed) {
       // The deny stands whether or not its event can be buffered: a refusal needs no audit to be safe.
