@@ -1,5 +1,5 @@
 export { SECURITY_EVENT_SCHEMA, SecurityEventTypes } from './security-event.js';
-export type { SecurityEvent, SecurityEventActor, SecurityEventOutcome, SecurityEventType } from './security-event.js';
+export type { SecurityEvent, SecurityEventActor, SecurityEventInput, SecurityEventOutcome, SecurityEventType } from './security-event.js';
 export { SECURITY_EVENT_JSON_SCHEMA } from './security-event.schema.js';
 export { validateSecurityEvent, decodeSecurityEvent, MAX_SECURITY_EVENT_BYTES } from './validate-security-event.js';
 export type { EventValidationResult } from './validate-security-event.js';

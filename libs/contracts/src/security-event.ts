@@ -44,3 +44,22 @@ export interface SecurityEvent {
   /** W3C trace id (32 lowercase hex) of the request that caused the event. */
   trace_id: string | null;
 }
+
+/**
+ * What a service says about an event; the publisher fills in the rest (id, time, service, trace id)
+ * and masks the details. Domain code describes events with this type and hands them to a port.
+ */
+export interface SecurityEventInput {
+  type: SecurityEventType;
+  tenant: string;
+  action: string;
+  resource?: string;
+  outcome: SecurityEventOutcome;
+  reason?: string | null;
+  actor?: { user_id?: string | null; ip_address?: string | null; user_agent?: string | null };
+  details?: Record<string, unknown>;
+  /** Defaults to the active OpenTelemetry trace. */
+  trace_id?: string | null;
+  /** Defaults to now. */
+  occurred_at?: Date;
+}

@@ -1,22 +1,9 @@
 import { v7 as uuidv7 } from 'uuid';
 import { maskPersonalData } from '@soma/masking';
-import { SECURITY_EVENT_SCHEMA, type SecurityEvent, type SecurityEventOutcome, type SecurityEventType } from '@soma/contracts';
+import { SECURITY_EVENT_SCHEMA, type SecurityEvent, type SecurityEventInput } from '@soma/contracts';
 import { currentTraceId } from '@soma/observability';
 
-export interface SecurityEventInput {
-  type: SecurityEventType;
-  tenant: string;
-  action: string;
-  resource?: string;
-  outcome: SecurityEventOutcome;
-  reason?: string | null;
-  actor?: { user_id?: string | null; ip_address?: string | null; user_agent?: string | null };
-  details?: Record<string, unknown>;
-  /** Defaults to the active OpenTelemetry trace. */
-  trace_id?: string | null;
-  /** Defaults to now. */
-  occurred_at?: Date;
-}
+export type { SecurityEventInput };
 
 /** Build a contract-conforming event: UUIDv7 id, UTC millisecond timestamp, masked details. */
 export function buildSecurityEvent(service: string, input: SecurityEventInput): SecurityEvent {
