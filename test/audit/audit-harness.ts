@@ -140,3 +140,38 @@ export function auditClient(address: string): { call<T>(method: string, req: unk
     close: () => client.close(),
   };
 }
+
+/** Build the audit app (and the libs it imports) to dist/ so it can run as a child process and be SIGKILLed. */
+export async function buildAudit(): Promise<void> {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const run = promisify(execFile);
+  await run('npx', ['tsc', '-p', 'apps/audit/tsconfig.app.json'], { cwd: REPO_ROOT, timeout: 300_000 });
+  await run('npx', ['tsc-alias', '-p', 'apps/audit/tsconfig.app.json'], { cwd: REPO_ROOT, timeout: 120_000 });
+}
+
+/** `node dist/apps/audit/src/main.js` as a child process; stderr kept for diagnostics. */
+export async function spawnAudit(env: Record<string, string>): Promise<import('node:child_process').ChildProcess & { output: () => string }> {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['dist/apps/audit/src/main.js'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString('utf8')).slice(-8000);
+  });
+  return Object.assign(child, { output: () => stderr });
+}
+
+export async function exited(child: import('node:child_process').ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await new Promise<void>((resolve) => child.once('exit', () => resolve()));
+}
+
+/** Many small valid events spread over `tenants` (tenant = key, so over several partitions). */
+export function eventBatch(tenants: string[], count: number): Map<string, string[]> {
+  const out = new Map<string, string[]>(tenants.map((t) => [t, []]));
+  for (let i = 0; i < count; i++) {
+    const t = tenants[i % tenants.length]!;
+    out.get(t)!.push(JSON.stringify(event(t, { actor: { user_id: `u${i % 50}`, ip_address: '198.51.100.9', user_agent: null }, details: { n: i } })));
+  }
+  return out;
+}
