@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { maskApiKey, maskEmail, maskPersonalData, maskSecretsDeep, maskSecretsInText } from './masking.js';
+import { randomBytes } from 'node:crypto';
+import { maskApiKey, maskEmail, maskFernetKey, maskPersonalData, maskSecretsDeep, maskSecretsInText } from './masking.js';
 
 describe('masking', () => {
   const key = 'sk-soma-AbCdEfGhIjKlMnOpQrStUvWxYz012345';
@@ -28,5 +29,21 @@ describe('masking', () => {
   });
   it('masks personal data in details', () => {
     expect(maskPersonalData({ email: 'bob@corp.io', api_key: key })).toEqual({ email: 'b***@corp.io', api_key: '[redacted]' });
+  });
+  it('masks Fernet keys and Fernet tokens inside free text, key lists included', () => {
+    const k1 = `${randomBytes(32).toString('base64url')}=`;
+    const k2 = `${randomBytes(32).toString('base64url')}=`;
+    const token = `gAAAAA${randomBytes(60).toString('base64url')}==`;
+    const out = maskSecretsInText(`FERNET_KEY=${k1},${k2} stored ${token} (key "${k1}")`);
+    expect(out).not.toContain(k1.slice(0, 43));
+    expect(out).not.toContain(k2.slice(0, 43));
+    expect(out).not.toContain(token.slice(6, 40));
+    expect(out).toBe('FERNET_KEY=[fernet-key],[fernet-key] stored [fernet-token] (key "[fernet-key]")');
+    expect(maskFernetKey(k1)).toBe('[fernet-key]');
+  });
+  it('leaves text that only resembles a Fernet key alone', () => {
+    const unpadded = randomBytes(32).toString('base64url');
+    const longer = `${randomBytes(40).toString('base64url')}=`;
+    expect(maskSecretsInText(`id ${unpadded} and ${longer}`)).toBe(`id ${unpadded} and ${longer}`);
   });
 });

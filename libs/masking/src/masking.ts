@@ -7,6 +7,8 @@ const API_KEY_PATTERN = /\bsk-[a-z0-9]+-[A-Za-z0-9]{8,}\b/g;
 const BEARER_PATTERN = /\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]+=*/gi;
 const JWT_PATTERN = /\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*/g;
 const FERNET_TOKEN_PATTERN = /\bgAAAAA[A-Za-z0-9_-]{20,}={0,2}/g;
+/** A Fernet key as generated: exactly 43 URL-safe base64 characters and one `=` (32 bytes), standing alone. */
+const FERNET_KEY_PATTERN = /(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}=(?![A-Za-z0-9_=-])/g;
 const EMAIL_PATTERN = /\b([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})\b/g;
 
 /** `sk-soma-AbCd…wxyz` → `sk-soma-…wxyz` (the seed's rule: keep the first 8 and the last 4 characters). */
@@ -37,7 +39,8 @@ export function maskSecretsInText(text: string): string {
     .replace(BEARER_PATTERN, (m) => maskBearer(m))
     .replace(JWT_PATTERN, '[jwt]')
     .replace(API_KEY_PATTERN, (m) => maskApiKey(m))
-    .replace(FERNET_TOKEN_PATTERN, '[fernet-token]');
+    .replace(FERNET_TOKEN_PATTERN, '[fernet-token]')
+    .replace(FERNET_KEY_PATTERN, (m) => maskFernetKey(m));
 }
 
 /** Field names whose values are secret whatever they look like. */
