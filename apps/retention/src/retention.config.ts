@@ -13,16 +13,16 @@ export class RetentionConfig extends PostgresConfig {
   RETENTION_HTTP_PORT: number = 20061;
 
   /** JSON array of policies (README); unset = the seed's defaults. Validated at start-up. */
-  @IsOptional() @IsString()
-  RETENTION_POLICIES?: string;
+  @IsString()
+  RETENTION_POLICIES: string = '';
 
   /** Maximum age of audit_log months (whole monthly partitions are dropped). */
   @IsInt() @Min(30) @Max(36_500)
   RETENTION_AUDIT_LOG_MAX_AGE_DAYS: number = 365;
 
   /** JSON array of the platform tables holding a user's rows (export/erasure); unset = sessions, messages, session_events. */
-  @IsOptional() @IsString()
-  RETENTION_SUBJECT_TABLES?: string;
+  @IsString()
+  RETENTION_SUBJECT_TABLES: string = '';
 
   /** Schema of the platform's tables (sessions, messages, session_events). */
   @IsString() @Matches(IDENT)

@@ -1,8 +1,6 @@
 import { IsBoolean, IsString, Length, MaxLength } from 'class-validator';
 
 /** Wire shapes of soma.retention.v1 requests (keepCase, defaults: every field present). */
-export class ListPoliciesDto {}
-
 export class RunPolicyDto {
   @IsString() @MaxLength(63)
   policy!: string;

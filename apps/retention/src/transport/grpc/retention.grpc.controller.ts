@@ -1,7 +1,7 @@
 import { Controller, Inject } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
 import type { Metadata } from '@grpc/grpc-js';
-import { REQUEST_ID_KEY } from '@soma/contracts';
+import { InvalidInputError, REQUEST_ID_KEY } from '@soma/contracts';
 import { decodeInput, requestIdFrom } from '@soma/service-runtime';
 import { authorizeGlobal } from '../../domain/access.js';
 import type { ConsentRecord as DomainConsent, Authenticator, Caller, RequestContext } from '../../domain/ports.js';
@@ -9,7 +9,7 @@ import { EXPORT_FORMAT, type GdprService } from '../../domain/gdpr.service.js';
 import type { PolicyRunResult, RetentionRunner } from '../../domain/retention-runner.js';
 import type { RetentionPolicy } from '../../domain/policy.js';
 import { AUTHENTICATOR, GDPR_SERVICE, RETENTION_RUNNER } from '../../retention.tokens.js';
-import { EraseUserDataDto, GetConsentDto, ListPoliciesDto, RecordConsentDto, RunPolicyDto, SubjectDto } from './retention.dto.js';
+import { EraseUserDataDto, GetConsentDto, RecordConsentDto, RunPolicyDto, SubjectDto } from './retention.dto.js';
 
 const SERVICE = 'RetentionService';
 
@@ -79,7 +79,8 @@ export class RetentionGrpcController {
   @GrpcMethod(SERVICE, 'ListPolicies')
   async listPolicies(data: unknown, md: Metadata): Promise<unknown> {
     const { caller } = await this.caller(md);
-    decodeInput(ListPoliciesDto, data);
+    // An empty message: nothing to validate beyond its shape (class-validator refuses decorator-less DTOs).
+    if (data !== undefined && data !== null && (typeof data !== 'object' || Object.keys(data).length > 0)) throw new InvalidInputError(['ListPoliciesRequest has no fields']);
     authorizeGlobal(caller, 'retention:admin');
     return { policies: this.runner.list().map(policyWire) };
   }
