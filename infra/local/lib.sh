@@ -95,7 +95,9 @@ show_log_tail() {
 # ---------------------------------------------------------------- validation
 check_port_value() {
   local name=$1 value=$2
-  [[ $value =~ ^[0-9]{1,5}$ ]] && ((10#$value > 0 && 10#$value < 65536)) || die "$name must be a TCP port number (1-65535), got '$value'"
+  if ! [[ $value =~ ^[0-9]{1,5}$ ]] || ((10#$value < 1 || 10#$value > 65535)); then
+    die "$name must be a TCP port number (1-65535), got '$value'"
+  fi
 }
 
 validate_settings() {
@@ -210,7 +212,7 @@ install_postgres() {
 
 install_redis() {
   if ! have redis-server || ! have redis-cli; then apt_install redis-server; fi
-  have redis-server && have redis-cli || die "redis: redis-server/redis-cli missing after apt-get install"
+  if ! have redis-server || ! have redis-cli; then die "redis: redis-server/redis-cli missing after apt-get install"; fi
 }
 
 kafka_runtime_stamp() {
@@ -401,6 +403,7 @@ port_owner() {
   fi
 }
 
+# shellcheck disable=SC2016 # $1/$2 expand in the child bash, on purpose
 tcp_open() { timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" 2>/dev/null; }
 
 server_ports() {
@@ -642,7 +645,9 @@ start_postgres() {
     chown postgres:postgres -- "$PG_SOCKET_DIR" "$log"
   fi
   chmod 755 -- "$PG_SOCKET_DIR"
-  # pg_ctl's child calls setsid(), so the postmaster leads its own process group.
+  # pg_ctl's child calls setsid(), so the postmaster leads its own process group. pg_ctl and the
+  # postmaster both append to the same log.
+  # shellcheck disable=SC2094
   if ! as_pg "$POSTGRES_BIN_DIR/pg_ctl" -D "$d" -l "$log" -w -t "${UP_TIMEOUT[postgres]}" -s start </dev/null >>"$log" 2>&1 9>&-; then
     err "postgres: pg_ctl start failed or timed out after ${UP_TIMEOUT[postgres]}s"
     show_log_tail "$log"
