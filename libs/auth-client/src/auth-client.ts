@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { GRPC_REASON_KEY, GrpcServices, REQUEST_ID_KEY, protoPath, protoRoot } from '@soma/contracts';
+import { GRPC_REASON_KEY, REQUEST_ID_KEY, grpcClientConstructor } from '@soma/contracts';
 import { injectTraceContext } from '@soma/observability';
 import {
   principalFromWire,
@@ -69,15 +68,8 @@ export class AuthClientError extends Error {
 
 type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: unknown) => void) => grpc.ClientUnaryCall;
 
-let cachedDefinition: grpc.GrpcObject | undefined;
 function serviceConstructor(): grpc.ServiceClientConstructor {
-  cachedDefinition ??= grpc.loadPackageDefinition(
-    protoLoader.loadSync(protoPath('auth'), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [protoRoot()] }),
-  );
-  const { package: pkg, service } = GrpcServices.auth;
-  let node: unknown = cachedDefinition;
-  for (const part of [...pkg.split('.'), service]) node = (node as Record<string, unknown>)[part];
-  return node as grpc.ServiceClientConstructor;
+  return grpcClientConstructor('auth');
 }
 
 function bearerOf(credential: string): string {

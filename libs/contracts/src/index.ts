@@ -9,3 +9,4 @@ export { GrpcServices, protoRoot, protoPath } from './proto.js';
 export type { SomaServiceName } from './proto.js';
 export { DomainError, InvalidInputError, GRPC_REASON_KEY, REQUEST_ID_KEY } from './errors.js';
 export type { ProblemDetails } from './errors.js';
+export { grpcClientConstructor, grpcPackageOf, PROTO_LOADER_OPTIONS } from './grpc-client.js';
