@@ -1,6 +1,6 @@
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '@soma/config';
+import { ConfigError, redisTlsOf } from '@soma/config';
 import type { Logger } from '@soma/observability';
 import type { SecurityEventPublisher } from '@soma/events';
 import type { Redis } from 'ioredis';
@@ -62,8 +62,8 @@ export function rootKeyOf(c: Readonly<AuthConfig>): RootKey {
 export async function createAuthRuntime(config: Readonly<AuthConfig>, publisher: SecurityEventPublisher, logger: Logger, root: RootKey = rootKeyOf(config)): Promise<AuthRuntime> {
   const clock = systemClock;
   const prefix = config.AUTH_REDIS_PREFIX;
-  const redis = createRedis({ url: config.REDIS_URL, commandTimeoutMs: config.AUTH_REDIS_TIMEOUT_MS }, `cmd-${config.INSTANCE_ID}`);
-  const subscriber = createRedis({ url: config.REDIS_URL, commandTimeoutMs: config.AUTH_REDIS_TIMEOUT_MS }, `sub-${config.INSTANCE_ID}`);
+  const redis = createRedis({ url: config.REDIS_URL, commandTimeoutMs: config.AUTH_REDIS_TIMEOUT_MS, tls: redisTlsOf(config) }, `cmd-${config.INSTANCE_ID}`);
+  const subscriber = createRedis({ url: config.REDIS_URL, commandTimeoutMs: config.AUTH_REDIS_TIMEOUT_MS, tls: redisTlsOf(config) }, `sub-${config.INSTANCE_ID}`);
   redis.on('error', () => undefined);
   await connectRedis(redis);
   const bus = new InvalidationBus(redis, subscriber, `${prefix}invalidate`, logger);

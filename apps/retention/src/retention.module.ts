@@ -2,7 +2,7 @@ import { type DynamicModule, Module, type OnApplicationBootstrap, type OnApplica
 import { AuthClient } from '@soma/auth-client';
 import { ConfigError } from '@soma/config';
 import { createPgPool } from '@soma/postgres';
-import { SomaRuntimeModule, type ServiceDependencies } from '@soma/service-runtime';
+import { grpcClientCredentials, SomaRuntimeModule, type ServiceDependencies } from '@soma/service-runtime';
 import { GdprService } from './domain/gdpr.service.js';
 import { parsePolicies, PolicyConfigError } from './domain/policy.js';
 import { RetentionRunner } from './domain/retention-runner.js';
@@ -59,7 +59,7 @@ export class RetentionModule {
       await pool.query('SELECT 1');
       return null;
     });
-    const auth = new AuthClient({ address: c.AUTH_GRPC_ADDRESS, deadlineMs: c.AUTH_DEADLINE_MS });
+    const auth = new AuthClient({ address: c.AUTH_GRPC_ADDRESS, deadlineMs: c.AUTH_DEADLINE_MS, credentials: grpcClientCredentials(c) });
     const clock = new SystemClock();
     const metrics = new PromRetentionMetrics(runtime.metrics);
     const events = new OutboxRetentionEvents(publisher);

@@ -2,8 +2,9 @@ import { type DynamicModule, Module, type OnApplicationShutdown } from '@nestjs/
 import { Redis } from 'ioredis';
 import { AuthClient } from '@soma/auth-client';
 import { AuthzClient } from '@soma/authz-client';
+import { redisTlsOf } from '@soma/config';
 import { parseFernetKeyList } from '@soma/fernet';
-import { SomaRuntimeModule, type ServiceDependencies } from '@soma/service-runtime';
+import { grpcClientCredentials, SomaRuntimeModule, type ServiceDependencies } from '@soma/service-runtime';
 import type { SecurityEvents } from './domain/ports.js';
 import { SecretsManager } from './domain/secrets-manager.js';
 import { AuthServiceAuthenticator } from './infra/auth-service-authenticator.js';
@@ -34,12 +35,13 @@ export class SecretsModule {
     log.info({ key_ids: cipher.keyIds, prefix: c.SECRETS_KEY_PREFIX }, 'encryption keys loaded (newest first)');
 
     // Fail fast while Redis is down (UNAVAILABLE to callers) rather than queueing reads of secrets.
-    const redis = new Redis(c.REDIS_URL, { lazyConnect: false, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3000 });
+    const tls = redisTlsOf(c);
+    const redis = new Redis(c.REDIS_URL, { lazyConnect: false, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 3000, ...(tls ? { tls } : {}) });
     redis.on('error', (e: Error) => log.warn({ reason: e.message }, 'redis connection error'));
     runtime.readiness.register('redis', async () => ((await redis.ping()) === 'PONG' ? null : 'redis did not answer PING'));
 
-    const auth = new AuthClient({ address: c.AUTH_GRPC_ADDRESS, deadlineMs: c.SECRETS_ACCESS_CHECK_TIMEOUT_MS });
-    const authz = new AuthzClient({ address: c.AUTHZ_GRPC_ADDRESS, deadlineMs: c.SECRETS_ACCESS_CHECK_TIMEOUT_MS });
+    const auth = new AuthClient({ address: c.AUTH_GRPC_ADDRESS, deadlineMs: c.SECRETS_ACCESS_CHECK_TIMEOUT_MS, credentials: grpcClientCredentials(c) });
+    const authz = new AuthzClient({ address: c.AUTHZ_GRPC_ADDRESS, deadlineMs: c.SECRETS_ACCESS_CHECK_TIMEOUT_MS, credentials: grpcClientCredentials(c) });
     const sink: SecurityEvents = { publish: (e) => events.publish(e), readiness: () => events.readiness() };
 
     const manager = new SecretsManager({

@@ -39,6 +39,30 @@ export class CommonConfig {
   @IsString() @Matches(/^redis(s)?:\/\//)
   REDIS_URL: string = 'redis://127.0.0.1:6379';
 
+  /** With REDIS_URL=rediss://…: the CA that signed Redis' certificate, and a client pair for `tls-auth-clients yes`. */
+  @IsOptional() @IsString()
+  REDIS_TLS_CA_PATH?: string = undefined;
+
+  @IsOptional() @IsString()
+  REDIS_TLS_CERT_PATH?: string = undefined;
+
+  @IsOptional() @IsString()
+  REDIS_TLS_KEY_PATH?: string = undefined;
+
+  /** Connect to the brokers over TLS (an SSL listener); the server certificate is always verified. */
+  @IsBoolean() @EnvBoolean()
+  KAFKA_TLS_ENABLED: boolean = false;
+
+  @IsOptional() @IsString()
+  KAFKA_TLS_CA_PATH?: string = undefined;
+
+  /** Client pair for brokers with `ssl.client.auth=required`. */
+  @IsOptional() @IsString()
+  KAFKA_TLS_CERT_PATH?: string = undefined;
+
+  @IsOptional() @IsString()
+  KAFKA_TLS_KEY_PATH?: string = undefined;
+
   @IsBoolean() @EnvBoolean()
   VAULT_ENABLED: boolean = false;
 

@@ -1,5 +1,7 @@
 export { loadConfig, describeConfig, Secret, EnvBoolean, EnvList, secretFieldsOf } from './load-config.js';
 export { CommonConfig } from './common-config.js';
+export { kafkaSslOf, redisTlsOf } from './client-tls.js';
+export type { ClientTlsSettings } from './client-tls.js';
 export { ConfigError } from './config.errors.js';
 export { SecretResolver } from './secret-resolver.js';
 export type { Env } from './secret-resolver.js';

@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls';
 import { Kafka, logLevel, type Producer, type LogEntry } from 'kafkajs';
 import { join } from 'node:path';
 import { Topics, validateSecurityEvent, type SecurityEvent } from '@soma/contracts';
@@ -8,6 +9,8 @@ import { DurableEventBuffer } from './durable-event-buffer.js';
 export interface SecurityEventPublisherOptions {
   service: string;
   brokers: string[];
+  /** TLS to the brokers (kafkaSslOf of @soma/config); plain text when absent. */
+  ssl?: ConnectionOptions;
   logger: Logger;
   /** Buffer file; defaults to `<bufferDir>/<service>.sqlite`. */
   bufferPath?: string;
@@ -61,6 +64,7 @@ export class SecurityEventPublisher {
     this.kafka = new Kafka({
       clientId: `soma-${options.service}`,
       brokers: options.brokers,
+      ...(options.ssl ? { ssl: options.ssl } : {}),
       connectionTimeout: 3000,
       requestTimeout: 10000,
       retry: { retries: 2, initialRetryTime: 200, maxRetryTime: 2000 },

@@ -1,6 +1,6 @@
 export { PostgresConfig } from './postgres-config.js';
 export type { PostgresSettings, PostgresSslMode } from './postgres-config.js';
-export { createPgPool, poolConfigOf, withTransaction } from './pool.js';
+export { createPgPool, poolConfigOf, sslOf, withTransaction } from './pool.js';
 export type { Pool, PoolClient, CreatePoolOptions } from './pool.js';
 export { runMigrations, readMigrations, MigrationError } from './migrations.js';
 export type { MigrationFile, MigrationResult } from './migrations.js';

@@ -12,13 +12,23 @@ export interface CreatePoolOptions {
   onIdleError?: (error: Error) => void;
 }
 
-function sslOf(settings: Partial<PostgresSettings>): pg.PoolConfig['ssl'] {
+/** The TLS options of a connection: libpq's sslmode semantics, plus the client certificate when one is set. */
+export function sslOf(settings: Partial<PostgresSettings>): pg.PoolConfig['ssl'] {
   const mode = settings.POSTGRES_SSLMODE ?? 'disable';
-  if (mode === 'disable') return false;
+  if (Boolean(settings.POSTGRES_SSLCERT) !== Boolean(settings.POSTGRES_SSLKEY)) {
+    throw new Error('POSTGRES_SSLCERT and POSTGRES_SSLKEY: set both or neither');
+  }
+  if (mode === 'disable') {
+    if (settings.POSTGRES_SSLCERT) throw new Error('POSTGRES_SSLCERT is set but POSTGRES_SSLMODE=disable: the certificate would never be sent');
+    return false;
+  }
+  const client = settings.POSTGRES_SSLCERT && settings.POSTGRES_SSLKEY
+    ? { cert: readFileSync(settings.POSTGRES_SSLCERT, 'utf8'), key: readFileSync(settings.POSTGRES_SSLKEY, 'utf8') }
+    : {};
   const ca = settings.POSTGRES_SSL_CA_FILE ? readFileSync(settings.POSTGRES_SSL_CA_FILE, 'utf8') : undefined;
-  if (mode === 'require') return { rejectUnauthorized: false };
-  if (mode === 'verify-ca') return { ca, rejectUnauthorized: true, checkServerIdentity: () => undefined };
-  return { ca, rejectUnauthorized: true };
+  if (mode === 'require') return { ...client, rejectUnauthorized: false };
+  if (mode === 'verify-ca') return { ...client, ca, rejectUnauthorized: true, checkServerIdentity: () => undefined };
+  return { ...client, ca, rejectUnauthorized: true };
 }
 
 /** The pg.PoolConfig for a settings object (exported for tests: no connection is opened). */

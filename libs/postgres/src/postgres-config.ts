@@ -33,7 +33,15 @@ export class PostgresConfig extends CommonConfig {
 
   /** CA bundle (PEM) for verify-ca / verify-full. */
   @IsOptional() @IsString()
-  POSTGRES_SSL_CA_FILE?: string;
+  POSTGRES_SSL_CA_FILE?: string = undefined;
+
+  /** Client certificate (PEM) presented to the server, for `hostssl … cert` / `clientcert=verify-full` (libpq's sslcert). */
+  @IsOptional() @IsString()
+  POSTGRES_SSLCERT?: string = undefined;
+
+  /** Its private key (PEM; a mounted secret file, libpq's sslkey). Set both or neither. */
+  @IsOptional() @IsString()
+  POSTGRES_SSLKEY?: string = undefined;
 
   @IsInt() @Min(1) @Max(200)
   POSTGRES_POOL_MAX: number = 10;
@@ -54,5 +62,5 @@ export class PostgresConfig extends CommonConfig {
 export type PostgresSettings = Pick<
   PostgresConfig,
   | 'POSTGRES_URL' | 'POSTGRES_HOST' | 'POSTGRES_PORT' | 'POSTGRES_USER' | 'POSTGRES_DB' | 'POSTGRES_PASSWORD'
-  | 'POSTGRES_SSLMODE' | 'POSTGRES_SSL_CA_FILE' | 'POSTGRES_POOL_MAX' | 'POSTGRES_STATEMENT_TIMEOUT_MS' | 'POSTGRES_CONNECT_TIMEOUT_MS'
+  | 'POSTGRES_SSLMODE' | 'POSTGRES_SSL_CA_FILE' | 'POSTGRES_SSLCERT' | 'POSTGRES_SSLKEY' | 'POSTGRES_POOL_MAX' | 'POSTGRES_STATEMENT_TIMEOUT_MS' | 'POSTGRES_CONNECT_TIMEOUT_MS'
 >;

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import type { DynamicModule } from '@nestjs/common';
-import { CommonConfig, ConfigError, describeConfig, loadConfig } from '@soma/config';
+import { CommonConfig, ConfigError, describeConfig, kafkaSslOf, loadConfig } from '@soma/config';
 import type { SomaServiceName } from '@soma/contracts';
 import { SecurityEventPublisher, ensureTopics } from '@soma/events';
 import { Kafka, logLevel } from 'kafkajs';
@@ -41,11 +41,13 @@ export async function startSomaService<C extends CommonConfig>(def: SomaServiceD
   const config = await loadConfig(def.configClass, env);
   // Certificate files are read before anything opens, so a bad TLS setup stops start-up cleanly (exit 78).
   const tls = loadServerTls(config);
+  const kafkaSsl = kafkaSslOf(config);
   const runtime = createServiceRuntime(def.service, config.LOG_LEVEL, config.OTEL_ENABLED, config.INSTANCE_ID);
   runtime.logger.info({ config: describeConfig(def.configClass, config) }, `${def.service} starting`);
   const events = new SecurityEventPublisher({
     service: def.service,
     brokers: config.KAFKA_BROKERS,
+    ssl: kafkaSsl,
     logger: runtime.logger,
     bufferPath: config.EVENT_BUFFER_PATH ?? join(config.EVENT_BUFFER_DIR, `${def.service}.sqlite`),
     capacity: config.EVENT_BUFFER_MAX_EVENTS,
@@ -82,7 +84,8 @@ export async function startSomaService<C extends CommonConfig>(def: SomaServiceD
 
 /** Topics are created by the project; a broker that is down now is handled by the event buffer. */
 async function ensureTopicsQuietly(config: CommonConfig, runtime: ServiceRuntime): Promise<void> {
-  const admin = new Kafka({ clientId: `soma-${runtime.service}-admin`, brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING, retry: { retries: 1 } }).admin();
+  const ssl = kafkaSslOf(config);
+  const admin = new Kafka({ clientId: `soma-${runtime.service}-admin`, brokers: config.KAFKA_BROKERS, ...(ssl ? { ssl } : {}), logLevel: logLevel.NOTHING, retry: { retries: 1 } }).admin();
   try {
     await admin.connect();
     const created = await ensureTopics(admin, config.KAFKA_REPLICATION_FACTOR);

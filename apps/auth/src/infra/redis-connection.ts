@@ -1,9 +1,12 @@
+import type { ConnectionOptions } from 'node:tls';
 import { Redis } from 'ioredis';
 import { AuthError, AuthErrorCode } from '../domain/auth.errors.js';
 
 export interface RedisConnectionOptions {
   url: string;
   commandTimeoutMs: number;
+  /** TLS options for rediss:// (redisTlsOf of @soma/config). */
+  tls?: ConnectionOptions;
 }
 
 /**
@@ -19,6 +22,7 @@ export function createRedis(options: RedisConnectionOptions, name: string): Redi
     connectTimeout: 2000,
     lazyConnect: true,
     retryStrategy: (times) => Math.min(times * 200, 2000),
+    ...(options.tls ? { tls: options.tls } : {}),
   });
 }
 
