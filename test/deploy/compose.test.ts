@@ -73,6 +73,17 @@ describe('docker-compose.yaml: secrets and TLS', () => {
     }
   });
 
+  it('mounts exactly the files infra/tls/make-dev-pki.sh writes (<svc>.pem, <svc>.key, ca.pem)', () => {
+    for (const svc of SERVICES) {
+      const s = project.services[svc]!;
+      const keySecret = (s.secrets ?? []).find((x) => (x.target ?? `/run/secrets/${x.source}`) === s.environment?.['TLS_KEY_PATH']);
+      expect(project.secrets[keySecret!.source]?.file, svc).toMatch(new RegExp(`/${svc}\\.key$`));
+      const sources = (s.volumes ?? []).map((v) => v.source ?? '');
+      expect(sources.some((x) => x.endsWith(`/${svc}.pem`)), svc).toBe(true);
+      expect(sources.some((x) => x.endsWith('/ca.pem')), svc).toBe(true);
+    }
+  });
+
   it('declares every secret as a file', () => {
     for (const [name, secret] of Object.entries(project.secrets)) expect(secret.file, name).toMatch(/^\//);
   });
