@@ -28,8 +28,11 @@ export class AdminService {
   }
 
   async revokeToken(actor: Principal, tenant: string, input: { jti?: string; token?: string; expires_at_seconds?: number }, ctx?: RequestContext) {
-    const r = await this.tokens.revoke(input);
-    if (r.tenant && r.tenant !== tenant && actor.tenant !== ALL_TENANTS) throw new AuthError(AuthErrorCode.PermissionDenied, 'permission denied');
+    const target = await this.tokens.revocationTarget(input);
+    // A tenant admin revokes only its own tenant's tokens; an unknown/foreign jti is "not found" (no
+    // cross-tenant oracle). Platform admins (tenant *) may deny-list any jti.
+    if (actor.tenant !== ALL_TENANTS && target.tenant !== tenant) throw new AuthError(AuthErrorCode.NotFound, 'token not found');
+    const r = await this.tokens.revoke(target);
     this.events.emit('token_revoked', { tenant, action: 'revoke_token', resource: `jwt:${r.jti}`, outcome: 'success', actor: actor.sub, ctx, details: { jti: r.jti, revoked_until: new Date(r.until * 1000).toISOString() } });
     return r;
   }

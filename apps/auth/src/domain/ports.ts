@@ -40,6 +40,10 @@ export interface RevocationStore {
   revokeToken(jti: string, expiresAtSeconds: number): Promise<void>;
   /** Tokens of (tenant, sub) issued at or before `cutoffSeconds` are refused until `untilSeconds`. */
   revokeSubject(tenant: string, sub: string, cutoffSeconds: number, untilSeconds: number): Promise<void>;
+  /** Remember which tenant a token id was issued to (until it expires), so revocation by jti can be tenant-checked. */
+  recordIssued(jti: string, tenant: string, expiresAtSeconds: number): Promise<void>;
+  /** The tenant a still-valid token id was issued to, or undefined (unknown, or expired). */
+  tenantOfIssued(jti: string): Promise<string | undefined>;
   /** Throws AuthError(Unavailable) when it cannot know (fail closed). */
   isRevoked(jti: string, tenant: string, sub: string, iatSeconds: number): Promise<boolean>;
   /** Called whenever local caches must be dropped (mirror lost or rebuilt). */

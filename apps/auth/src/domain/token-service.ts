@@ -97,6 +97,7 @@ export class TokenService {
       .setNotBefore(iat)
       .setExpirationTime(exp)
       .sign(key);
+    await this.revocation.recordIssued(jti, input.tenant, exp);
     return { token, jti, kid, iat, exp };
   }
 
@@ -130,20 +131,23 @@ export class TokenService {
     return out;
   }
 
-  /** Deny-list the token id until the token's own expiry (plus skew, so no instance still accepts it). */
-  async revoke(input: { jti?: string; token?: string; expires_at_seconds?: number }): Promise<{ jti: string; until: number; tenant?: string; sub?: string }> {
-    let jti = input.jti;
-    let exp = input.expires_at_seconds;
-    let tenant: string | undefined;
-    let sub: string | undefined;
+  /**
+   * What a revocation request is about: from the token itself (signature and claims checked), or from a
+   * bare jti (tenant from the issuance record, undefined when unknown or already expired).
+   */
+  async revocationTarget(input: { jti?: string; token?: string; expires_at_seconds?: number }): Promise<{ jti: string; exp?: number; tenant?: string; sub?: string }> {
     if (input.token) {
       const v = await this.verifySignatureAndClaims(input.token);
-      jti = v.jti;
-      exp = v.exp;
-      tenant = v.principal.tenant;
-      sub = v.principal.sub;
+      return { jti: v.jti, exp: v.exp, tenant: v.principal.tenant, sub: v.principal.sub };
     }
-    if (!jti) throw new AuthError(AuthErrorCode.InvalidArgument, 'jti or token is required');
+    if (!input.jti) throw new AuthError(AuthErrorCode.InvalidArgument, 'jti or token is required');
+    const tenant = await this.revocation.tenantOfIssued(input.jti);
+    return { jti: input.jti, ...(input.expires_at_seconds ? { exp: input.expires_at_seconds } : {}), ...(tenant ? { tenant } : {}) };
+  }
+
+  /** Deny-list the token id until the token's own expiry (plus skew, so no instance still accepts it). */
+  async revoke(target: { jti: string; exp?: number; tenant?: string; sub?: string }): Promise<{ jti: string; until: number; tenant?: string; sub?: string }> {
+    const { jti, exp, tenant, sub } = target;
     const now = Math.floor(this.clock.now() / 1000);
     const until = (exp && exp > now ? Math.min(exp, now + this.settings.maxExpirySeconds) : now + this.settings.maxExpirySeconds) + this.settings.skewSeconds;
     await this.revocation.revokeToken(jti, until);
@@ -168,6 +172,8 @@ export class TokenService {
     const now = this.clock.now() / 1000;
     const skew = this.settings.skewSeconds;
     if (now - skew >= exp) throw new AuthError(AuthErrorCode.TokenExpired, 'token expired');
+    // No token this service issues outlives the maximum lifetime: a later exp is forged or corrupt (and not representable as a date).
+    if (exp > now + this.settings.maxExpirySeconds + skew) throw invalid('exp_beyond_max_lifetime');
     if (nbf !== undefined && nbf > now + skew) throw new AuthError(AuthErrorCode.TokenNotYetValid, 'token not yet valid');
     if (iat !== undefined && iat > now + skew) throw new AuthError(AuthErrorCode.TokenNotYetValid, 'token issued in the future');
   }

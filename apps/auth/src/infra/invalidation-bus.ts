@@ -19,6 +19,8 @@ export class InvalidationBus {
   private readonly resyncers: Array<() => Promise<void>> = [];
   private readonly dropHandlers: Array<() => void> = [];
   private generation = 0;
+  private stopped = false;
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly publisher: Redis,
@@ -81,7 +83,15 @@ export class InvalidationBus {
         this.logger.info('invalidation channel in sync');
       }
     } catch (e) {
-      this.logger.warn({ reason: (e as Error).message }, 'could not resync the invalidation channel; staying on per-call Redis checks');
+      // E.g. the subscriber reconnected before the command connection did: retry while this
+      // subscription is still the current one, instead of staying on per-call checks for good.
+      this.logger.warn({ reason: (e as Error).message }, 'could not resync the invalidation channel; per-call Redis checks until it succeeds');
+      if (gen === this.generation && !this.stopped) {
+        this.retryTimer = setTimeout(() => {
+          if (gen === this.generation && !this.stopped && this.subscriber.status === 'ready') void this.resubscribe();
+        }, 250);
+        this.retryTimer.unref();
+      }
     }
   }
 
@@ -90,6 +100,8 @@ export class InvalidationBus {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     this.synced = false;
     await this.subscriber.quit().catch(() => undefined);
   }

@@ -19,6 +19,7 @@ export class RedisRevocationStore implements RevocationStore {
   private readonly resyncListeners: Array<() => void> = [];
   private readonly denyKey: string;
   private readonly subjectKey: string;
+  private readonly issuedPrefix: string;
 
   constructor(
     private readonly redis: Redis,
@@ -28,6 +29,7 @@ export class RedisRevocationStore implements RevocationStore {
   ) {
     this.denyKey = `${prefix}deny`;
     this.subjectKey = `${prefix}subject-cutoff`;
+    this.issuedPrefix = `${prefix}issued:`;
     bus.onMessage((m) => {
       if (m.kind === 'jti') this.denied.set(m.jti, m.until);
       else if (m.kind === 'subject') this.setCutoff(`${m.tenant}${SEP}${m.sub}`, m.cutoff, m.until);
@@ -64,6 +66,15 @@ export class RedisRevocationStore implements RevocationStore {
       if (until <= now) await this.redis.hdel(this.subjectKey, field);
       else this.setCutoff(field, cutoff, until);
     }
+  }
+
+  async recordIssued(jti: string, tenant: string, expiresAtSeconds: number): Promise<void> {
+    const ttl = Math.max(1, expiresAtSeconds - this.nowSeconds() + 60);
+    await orUnavailable(() => this.redis.set(this.issuedPrefix + jti, tenant, 'EX', ttl));
+  }
+
+  async tenantOfIssued(jti: string): Promise<string | undefined> {
+    return (await orUnavailable(() => this.redis.get(this.issuedPrefix + jti))) ?? undefined;
   }
 
   async revokeToken(jti: string, until: number): Promise<void> {

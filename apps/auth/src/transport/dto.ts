@@ -1,6 +1,6 @@
 import { Type } from 'class-transformer';
 import {
-  ArrayMaxSize, IsArray, IsBoolean, IsDateString, IsInt, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateNested,
+  ArrayMaxSize, IsArray, IsBoolean, IsDateString, IsInt, IsIP, IsObject, IsOptional, IsString, Matches, Max, MaxLength, Min, ValidateIf, ValidateNested,
 } from 'class-validator';
 
 const TENANT = /^[A-Za-z0-9*][A-Za-z0-9._:@-]{0,127}$/;
@@ -77,7 +77,8 @@ export class RotateTenantApiKeysDto {
 export class AuthenticateDto {
   @IsString() @MaxLength(65_536) bearer!: string;
   @IsOptional() @IsArray() @ArrayMaxSize(100) @IsString({ each: true }) required_scopes?: string[];
-  @IsOptional() @IsString() @MaxLength(64) ip_address?: string;
+  // The caller's address goes into security events (the contract allows an IPv4/IPv6 address or nothing): anything else is refused here.
+  @IsOptional() @ValidateIf((o: AuthenticateDto) => o.ip_address !== '') @IsIP() @MaxLength(64) ip_address?: string;
   @IsOptional() @IsString() @MaxLength(1024) user_agent?: string;
 }
 
