@@ -1,4 +1,4 @@
-import { type DynamicModule, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { type BeforeApplicationShutdown, type DynamicModule, Module, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { AuthClient } from '@soma/auth-client';
 import { ConfigError } from '@soma/config';
 import { createPgPool } from '@soma/postgres';
@@ -20,12 +20,20 @@ import type { RetentionConfig } from './retention.config.js';
 import { AUTHENTICATOR, GDPR_SERVICE, LIFECYCLE, RETENTION_RUNNER } from './retention.tokens.js';
 import { RetentionGrpcController } from './transport/grpc/retention.grpc.controller.js';
 
-/** Starts the scheduler with the app; on shutdown stops it (a run ends between batches), then closes pool and auth channel. */
-class RetentionLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
-  constructor(private readonly scheduler: RetentionScheduler | undefined, private readonly close: () => Promise<void>) {}
+/**
+ * Starts the scheduler with the app. On shutdown, first (before the gRPC server drains its calls) every run
+ * in progress, RunPolicy ones included, is told to stop after its current batch; then the scheduler stops
+ * and pool and auth channel close.
+ */
+class RetentionLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+  constructor(private readonly runner: RetentionRunner, private readonly scheduler: RetentionScheduler | undefined, private readonly close: () => Promise<void>) {}
 
   onApplicationBootstrap(): void {
     this.scheduler?.start();
+  }
+
+  beforeApplicationShutdown(): void {
+    this.runner.stop();
   }
 
   async onApplicationShutdown(): Promise<void> {
@@ -77,7 +85,7 @@ export class RetentionModule {
       exportMaxRows: c.RETENTION_EXPORT_MAX_ROWS,
     });
     const scheduler = c.RETENTION_SCHEDULER_ENABLED ? new RetentionScheduler(runner, log, c.RETENTION_SCHEDULER_FIRST_RUN_SECONDS * 1000) : undefined;
-    const lifecycle = new RetentionLifecycle(scheduler, async () => {
+    const lifecycle = new RetentionLifecycle(runner, scheduler, async () => {
       auth.close();
       await pool.end();
     });

@@ -92,6 +92,19 @@ describe('RetentionRunner', () => {
     expect(store.rows).toHaveLength(20);
   });
 
+  it('stop() (shutdown) ends runs in progress between batches, also runs without their own signal', async () => {
+    const { runner, store } = setup(rows);
+    const orig = store.deleteExpiredBatch.bind(store);
+    store.deleteExpiredBatch = async (p, c) => {
+      const n = await orig(p, c);
+      runner.stop();
+      return n;
+    };
+    const [r] = await runner.run('sessions', { dryRun: false, trigger: 'api', requestedBy: 'ops' });
+    expect(r).toMatchObject({ outcome: 'partial', reason: 'stopped', rowsDeleted: 10, batches: 1 });
+    expect(store.rows).toHaveLength(45);
+  });
+
   it('skips a policy whose lock another run holds', async () => {
     const { runner, store } = setup(rows);
     store.locked.add('sessions');

@@ -43,6 +43,9 @@ function safeReason(e: unknown): string {
  * it stopped (the cutoff predicate is the only state). One run per policy at a time, cluster-wide.
  */
 export class RetentionRunner {
+  /** Aborted by `stop()` (service shutdown): every run in progress, scheduled or requested, ends between batches. */
+  private readonly stopping = new AbortController();
+
   constructor(
     private readonly policies: readonly RetentionPolicy[],
     private readonly store: RetentionStore,
@@ -50,6 +53,16 @@ export class RetentionRunner {
     private readonly metrics: RetentionMetrics,
     private readonly clock: Clock,
   ) {}
+
+  /** Service shutdown: runs in progress stop after their current batch (`partial`/`stopped`), new ones do nothing. */
+  stop(): void {
+    this.stopping.abort();
+  }
+
+  private withStop(options: RunOptions): RunOptions {
+    const signal = options.signal ? AbortSignal.any([options.signal, this.stopping.signal]) : this.stopping.signal;
+    return { ...options, signal };
+  }
 
   list(): readonly RetentionPolicy[] {
     return this.policies;
@@ -64,6 +77,7 @@ export class RetentionRunner {
   /** One policy by name, or every policy in configured order (a failing one does not stop the others). */
   async run(name: string | undefined, options: RunOptions): Promise<PolicyRunResult[]> {
     const selected = name ? [this.policy(name)] : [...this.policies];
+    options = this.withStop(options);
     const results: PolicyRunResult[] = [];
     for (const p of selected) {
       if (options.signal?.aborted) break;
@@ -73,6 +87,7 @@ export class RetentionRunner {
   }
 
   async runOne(policy: RetentionPolicy, options: RunOptions): Promise<PolicyRunResult> {
+    options = this.withStop(options);
     const started = this.clock.now();
     const cutoff = cutoffOf(policy, started);
     const result: PolicyRunResult = {
