@@ -1,0 +1,139 @@
+// Audit ingest, Kafka → committed rows (hash-chained, deduplicated, PII-encrypted), against COPY of the
+// same rows into the same table.
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Writable, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+import copyStreams from 'pg-copy-streams';
+import { v7 as uuidv7 } from 'uuid';
+import { freePort, log, processMeter, round, sleep, startService, tempDir } from '../lib/common.mjs';
+import { describeRun } from '../lib/load.mjs';
+
+const TOPIC = 'security.events';
+const BROKERS = (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+export const PG_ADMIN_URL = process.env.POSTGRES_URL ?? `postgres://soma:soma-local-dev-password@127.0.0.1:${process.env.POSTGRES_PORT ?? 5432}/soma`;
+const COLUMNS = ['timestamp', 'occurred_at', 'event_id', 'event_type', 'tenant', 'service', 'user_id', 'ip_address', 'pii', 'action', 'resource', 'outcome', 'reason', 'details', 'trace_id', 'chain_partition', 'chain_seq', 'prev_hash', 'hash'];
+
+export function dbUrl(name) {
+  const u = new URL(PG_ADMIN_URL);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+function event(tenant, i) {
+  return {
+    schema: 'soma.security.event/v1',
+    id: uuidv7(),
+    type: 'authentication_failed',
+    occurred_at: new Date().toISOString(),
+    service: 'auth',
+    tenant,
+    actor: { user_id: `u${i % 50}`, ip_address: '198.51.100.9', user_agent: 'bench/1' },
+    action: 'login',
+    resource: 'session',
+    outcome: 'failure',
+    reason: 'bad_password',
+    details: { n: i },
+    trace_id: null,
+  };
+}
+
+async function auditIngest(ctx) {
+  const n = ctx.quick ? 5_000 : 100_000;
+  const dbName = `bench_audit_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
+  const tenantPrefix = `bench-${randomBytes(4).toString('hex')}`;
+  const tenants = Array.from({ length: 12 }, (_, i) => `${tenantPrefix}-t${i}`);
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const kafka = new Kafka({ clientId: 'soma-bench', brokers: BROKERS, logLevel: logLevel.NOTHING });
+  const group = `soma-bench-audit-${randomUUID()}`;
+  let svc;
+  const db = new pg.Pool({ connectionString: dbUrl(dbName), max: 2 });
+  db.on('error', () => undefined); // an idle client dropped by a server restart (shared infra) is replaced on the next query
+  try {
+    // The group starts at the current end of the topic: only what we produce next (and whatever other
+    // producers add meanwhile) is ingested.
+    const kadmin = kafka.admin();
+    await kadmin.connect();
+    const ends = await kadmin.fetchTopicOffsets(TOPIC);
+    await kadmin.setOffsets({ groupId: group, topic: TOPIC, partitions: ends.map((p) => ({ partition: p.partition, offset: p.high })) });
+    await kadmin.disconnect();
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    for (let i = 0; i < n; i += 2000) {
+      await producer.send({ topic: TOPIC, acks: -1, messages: Array.from({ length: Math.min(2000, n - i) }, (_, j) => { const t = tenants[(i + j) % tenants.length]; return { key: t, value: JSON.stringify(event(t, i + j)) }; }) });
+    }
+    await producer.disconnect();
+    log(`audit-ingest: ${n} events on ${TOPIC} before the service starts`);
+
+    const dir = tempDir('audit-keys');
+    const keyFile = join(dir, 'checkpoint.pem');
+    writeFileSync(keyFile, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+    svc = await startService(
+      'audit',
+      {
+        AUDIT_GRPC_PORT: String(await freePort()), AUDIT_HTTP_PORT: String(await freePort()),
+        POSTGRES_DB: dbName, AUDIT_MIGRATE_ON_START: 'true',
+        AUDIT_KEK: randomBytes(32).toString('base64url'), AUDIT_KEK_FILE: null,
+        AUDIT_CHECKPOINT_KEY_FILE: keyFile, AUDIT_EXPORT_API_KEY: randomBytes(32).toString('base64url'), AUDIT_EXPORT_API_KEY_FILE: null,
+        AUDIT_CONSUMER_GROUP: group, AUDIT_KAFKA_SESSION_TIMEOUT_MS: '6000', AUTH_GRPC_ADDRESS: null,
+      },
+      { nodeArgs: ctx.nodeArgs('audit') },
+    );
+    // Steady-state rate: from the first committed row of ours to the last (group join excluded).
+    const count = async () => Number((await db.query('SELECT count(*) AS n FROM audit_log WHERE tenant LIKE $1', [`${tenantPrefix}-%`])).rows[0].n);
+    const deadline = Date.now() + (ctx.quick ? 60_000 : 600_000);
+    let first = 0;
+    let t0 = 0;
+    let meter;
+    let c = 0;
+    while (Date.now() < deadline) {
+      c = await count();
+      if (c > 0 && !t0) {
+        t0 = performance.now();
+        first = c;
+        meter = processMeter(svc.pid);
+      }
+      if (c >= n) break;
+      await sleep(200);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const proc = meter?.stop() ?? null;
+    if (c < n) throw new Error(`audit ingested ${c} of ${n} rows before the deadline; service output:\n${svc.output().slice(-3000)}`);
+    const target = { tool: 'kafkajs producer + audit service', rows: n - first, seconds: round(seconds, 2), throughput: round((n - first) / seconds, 0), unit: 'rows/s', errors: 0, process: proc };
+    describeRun('audit ingest', target);
+
+    // Baseline: the same rows (every column but the generated id) COPYed into the same table.
+    const client = await db.connect();
+    const chunks = [];
+    try {
+      await pipeline(client.query(copyStreams.to(`COPY (SELECT ${COLUMNS.join(', ')} FROM audit_log WHERE tenant LIKE '${tenantPrefix}-%') TO STDOUT`)), new Writable({ write(chunk, _e, cb) { chunks.push(chunk); cb(); } }));
+      const tc = performance.now();
+      await pipeline(Readable.from(chunks), client.query(copyStreams.from(`COPY audit_log (${COLUMNS.join(', ')}) FROM STDIN`)));
+      const copySeconds = (performance.now() - tc) / 1000;
+      const copy = { tool: 'pg COPY FROM STDIN', rows: n, seconds: round(copySeconds, 3), throughput: round(n / copySeconds, 0), unit: 'rows/s', errors: 0 };
+      describeRun('COPY', copy);
+      return {
+        id: 'audit-ingest',
+        path: 'audit ingest, Kafka → committed rows',
+        goal: { text: '≥ 40% of COPY rows/s', baseline: 'copy', min: 0.4 },
+        target,
+        baselines: { copy },
+        notes: [`${n} events over ${tenants.length} tenants (keys) → partitions; rate measured from the first committed row to the last (consumer-group join excluded); COPY of those same rows (all columns but id) into the same partitioned table, same indexes; own database ${'`bench_audit_*`'}, dropped after`],
+      };
+    } finally {
+      client.release();
+    }
+  } finally {
+    await svc?.stop();
+    await db.end().catch(() => undefined);
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
+    await admin.end();
+  }
+}
+
+export const cases = { 'audit-ingest': auditIngest };
