@@ -21,6 +21,10 @@ step() { # a named gate that counts as one test
 }
 step "typecheck" npx tsc -p tsconfig.json
 step "lint (module boundaries, domain purity)" bash -c 'npx nx show projects >/dev/null && npx eslint apps libs test'
+# Dependency audit (npm audit --omit=dev --audit-level=high): counted like a step when npm's advisory service
+# answers; exit 75 = the audit could not be obtained, reported NOT CHECKED and not counted (docs/adr/0604).
+log "check: dependency audit"; scripts/audit-deps.sh; rc=$?
+if ((rc == 0)); then passed=$((passed + 1)); elif ((rc != 75)); then failed=$((failed + 1)); log "FAILED: dependency audit"; fi
 
 if [[ -d infra/policy ]] && compgen -G "infra/policy/*_test.rego" >/dev/null; then
   log "rego: opa test infra/policy"
