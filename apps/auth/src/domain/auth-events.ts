@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { SecurityEventType } from '@soma/contracts';
 import type { Clock, SecurityEventSink } from './ports.js';
 
@@ -7,6 +8,13 @@ export interface RequestContext {
 }
 
 const UNKNOWN_TENANT = 'unknown';
+
+/** Caller-supplied addresses (Authenticate's ip_address) that are not an IP are recorded as unknown, not refused. */
+function ipOrNull(ip: string | null | undefined): string | null {
+  if (!ip) return null;
+  const bare = ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
+  return isIP(bare) ? bare : null;
+}
 
 /**
  * Security events of the auth service. Credentials never enter: only ids (jti, key id, kid) and
@@ -33,7 +41,7 @@ export class AuthEvents {
       resource: input.resource ?? '',
       outcome: input.outcome,
       reason: input.reason ?? null,
-      actor: { user_id: input.actor ?? null, ip_address: input.ctx?.ip_address ?? null, user_agent: input.ctx?.user_agent?.slice(0, 1024) ?? null },
+      actor: { user_id: input.actor?.slice(0, 256) ?? null, ip_address: ipOrNull(input.ctx?.ip_address), user_agent: input.ctx?.user_agent?.slice(0, 1024) ?? null },
       details: input.details ?? {},
     });
   }

@@ -1,8 +1,8 @@
 import { AuthError, AuthErrorCode } from './auth.errors.js';
 import type { AuthEvents, RequestContext } from './auth-events.js';
-import type { ApiKeyService, VerifyApiKeyResult } from './api-key-service.js';
+import type { ApiKeyService, ApiKeyVerification, VerifyApiKeyResult } from './api-key-service.js';
 import { canAdminister, type Principal } from './principal.js';
-import type { TokenService } from './token-service.js';
+import type { TokenService, VerifiedToken } from './token-service.js';
 
 const API_KEY_ERRORS: Record<Exclude<VerifyApiKeyResult, 'VALID'>, [AuthErrorCode, string, string]> = {
   NOT_FOUND: [AuthErrorCode.InvalidCredential, 'invalid credential', 'unknown_key'],
@@ -37,23 +37,36 @@ export class Authenticator {
       throw new AuthError(AuthErrorCode.MissingCredential, 'missing credential');
     }
     if (credential.startsWith(this.apiKeyPrefix)) {
-      const v = await this.apiKeys.verify(credential, requiredScopes);
-      if (v.result === 'VALID' && v.principal) {
-        this.events.succeeded({ ...v.principal, method: 'api_key' }, ctx);
-        return v.principal;
-      }
+      const v = await this.verifyApiKey(credential, requiredScopes, ctx);
+      if (v.result === 'VALID' && v.principal) return v.principal;
       const [code, message, reason] = API_KEY_ERRORS[v.result as Exclude<VerifyApiKeyResult, 'VALID'>];
-      this.events.failed(reason, { method: 'api_key', ...(v.record ? { tenant: v.record.tenant, credential_id: v.record.id } : {}) }, ctx);
       throw new AuthError(code, message, { reason, ...(v.retryAfterMs ? { retry_after_ms: v.retryAfterMs } : {}) });
     }
+    return (await this.verifyToken(credential, requiredScopes, ctx)).principal;
+  }
+
+  /** VerifyApiKey and the API-key half of Authenticate: a typed result, and the same events. */
+  async verifyApiKey(key: string, requiredScopes: readonly string[] = [], ctx?: RequestContext): Promise<ApiKeyVerification> {
+    const v = await this.apiKeys.verify(key, requiredScopes);
+    if (v.result === 'VALID' && v.principal) this.events.succeeded(v.principal, ctx);
+    else {
+      const reason = API_KEY_ERRORS[v.result as Exclude<VerifyApiKeyResult, 'VALID'>][2];
+      this.events.failed(reason, { method: 'api_key', ...(v.record ? { tenant: v.record.tenant, credential_id: v.record.id, ...(v.record.owner_sub ? { sub: v.record.owner_sub } : {}) } : {}) }, ctx);
+    }
+    return v;
+  }
+
+  /** VerifyToken and the JWT half of Authenticate: the same checks, the same events. */
+  async verifyToken(token: string, requiredScopes: readonly string[] = [], ctx?: RequestContext): Promise<VerifiedToken> {
     try {
-      const t = await this.tokens.verify(credential, requiredScopes);
+      const t = await this.tokens.verify(token, requiredScopes);
       this.events.succeeded(t.principal, ctx);
-      return t.principal;
+      return t;
     } catch (e) {
-      if (e instanceof AuthError) {
+      if (e instanceof AuthError && e.code !== AuthErrorCode.Unavailable) {
         const reason = TOKEN_REASONS[e.code] ?? 'invalid_token';
-        if (e.code !== AuthErrorCode.Unavailable) this.events.failed(reason, { method: 'jwt' }, ctx);
+        const who = e.detail as { tenant?: string; sub?: string; jti?: string } | undefined;
+        this.events.failed(reason, { method: 'jwt', ...(who?.tenant ? { tenant: who.tenant, sub: who.sub, credential_id: who.jti } : {}) }, ctx);
       }
       throw e;
     }

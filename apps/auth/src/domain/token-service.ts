@@ -49,6 +49,11 @@ function invalid(reason: JwsRejection | string): AuthError {
   return new AuthError(AuthErrorCode.InvalidToken, 'invalid token', { reason });
 }
 
+/** Error detail of a signature-checked token (for logs and failure events; never the token). */
+function identify(v: VerifiedToken): { tenant: string; sub: string; jti: string } {
+  return { tenant: v.principal.tenant, sub: v.principal.sub, jti: v.jti };
+}
+
 function isNumericDate(v: unknown): v is number {
   return typeof v === 'number' && Number.isFinite(v) && v >= 0;
 }
@@ -105,7 +110,7 @@ export class TokenService {
   async verifySignatureAndClaims(token: string): Promise<VerifiedToken> {
     const cached = this.cache?.get(token);
     if (cached) {
-      this.checkTimes(cached.exp, undefined, undefined);
+      this.checkTimes(cached.exp, undefined, undefined, cached);
       return cached;
     }
     let verified;
@@ -123,10 +128,10 @@ export class TokenService {
   async verify(token: string, requiredScopes: readonly string[] = []): Promise<VerifiedToken> {
     const out = await this.verifySignatureAndClaims(token);
     if (await this.revocation.isRevoked(out.jti, out.principal.tenant, out.principal.sub, out.iat)) {
-      throw new AuthError(AuthErrorCode.TokenRevoked, 'token revoked', { jti: out.jti });
+      throw new AuthError(AuthErrorCode.TokenRevoked, 'token revoked', identify(out));
     }
     if (!requiredScopes.every((s) => out.principal.scopes.includes(s))) {
-      throw new AuthError(AuthErrorCode.InsufficientScope, 'insufficient scope', { jti: out.jti });
+      throw new AuthError(AuthErrorCode.InsufficientScope, 'insufficient scope', identify(out));
     }
     return out;
   }
@@ -168,14 +173,15 @@ export class TokenService {
     }
   }
 
-  private checkTimes(exp: number, nbf: number | undefined, iat: number | undefined): void {
+  /** `who` is known only for signature-checked tokens: it lets failure events name the tenant and jti. */
+  private checkTimes(exp: number, nbf: number | undefined, iat: number | undefined, who: VerifiedToken): void {
     const now = this.clock.now() / 1000;
     const skew = this.settings.skewSeconds;
-    if (now - skew >= exp) throw new AuthError(AuthErrorCode.TokenExpired, 'token expired');
+    if (now - skew >= exp) throw new AuthError(AuthErrorCode.TokenExpired, 'token expired', identify(who));
     // No token this service issues outlives the maximum lifetime: a later exp is forged or corrupt (and not representable as a date).
     if (exp > now + this.settings.maxExpirySeconds + skew) throw invalid('exp_beyond_max_lifetime');
-    if (nbf !== undefined && nbf > now + skew) throw new AuthError(AuthErrorCode.TokenNotYetValid, 'token not yet valid');
-    if (iat !== undefined && iat > now + skew) throw new AuthError(AuthErrorCode.TokenNotYetValid, 'token issued in the future');
+    if (nbf !== undefined && nbf > now + skew) throw new AuthError(AuthErrorCode.TokenNotYetValid, 'token not yet valid', identify(who));
+    if (iat !== undefined && iat > now + skew) throw new AuthError(AuthErrorCode.TokenNotYetValid, 'token issued in the future', identify(who));
   }
 
   private checkClaims(payload: Uint8Array, kid: string): VerifiedToken {
@@ -198,17 +204,18 @@ export class TokenService {
     if (!isClaimString(c['jti'])) throw invalid('missing_jti');
     if (c['persona_id'] !== undefined && !isClaimString(c['persona_id'])) throw invalid('bad_persona_id');
     if (c['scope'] !== undefined && typeof c['scope'] !== 'string') throw invalid('bad_scope');
-    this.checkTimes(c['exp'], c['nbf'] as number | undefined, c['iat'] as number | undefined);
     const scopes = typeof c['scope'] === 'string' && c['scope'] ? c['scope'].split(' ').filter(Boolean) : [];
     if (scopes.length > MAX_SCOPES) throw invalid('too_many_scopes');
     const exp = c['exp'];
     const iat = (c['iat'] as number | undefined) ?? 0;
-    return {
+    const out: VerifiedToken = {
       principal: { sub: c['sub'], tenant: c['tenant'], persona_id: (c['persona_id'] as string | undefined) ?? 'default', scopes, method: 'jwt', credential_id: c['jti'], expires_at: exp },
       jti: c['jti'],
       kid,
       iat,
       exp,
     };
+    this.checkTimes(exp, c['nbf'] as number | undefined, c['iat'] as number | undefined, out);
+    return out;
   }
 }

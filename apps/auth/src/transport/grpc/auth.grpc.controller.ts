@@ -1,6 +1,7 @@
 import { Controller, Inject } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
-import type { Metadata } from '@grpc/grpc-js';
+import type { Metadata, ServerUnaryCall } from '@grpc/grpc-js';
+import type { RequestContext } from '../../domain/auth-events.js';
 import { decodeInput } from '@soma/service-runtime';
 import { AUTH_RUNTIME, type AuthRuntime } from '../../auth.runtime.js';
 import { AuthError, AuthErrorCode } from '../../domain/auth.errors.js';
@@ -18,47 +19,58 @@ function bearerOf(md: Metadata | undefined): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+/** The calling peer's address and agent, for the events of administrative calls. */
+function ctxOf(md: Metadata | undefined, call: ServerUnaryCall<unknown, unknown> | undefined): RequestContext {
+  const peer = call?.getPeer?.() ?? '';
+  const m = /^(?:ipv[46]:)?\[?([0-9A-Fa-f:.]+?)\]?:\d+$/.exec(peer);
+  const ua = md?.get('user-agent')[0];
+  return { ip_address: m ? m[1]! : null, user_agent: typeof ua === 'string' ? ua : null };
+}
+
 /** Thin: decode → (admin check) → one domain call → map. Errors leave through the global filter. */
 @Controller()
 export class AuthGrpcController {
   constructor(@Inject(AUTH_RUNTIME) private readonly rt: AuthRuntime) {}
 
-  private admin(md: Metadata | undefined, tenant: string): Promise<Principal> {
-    return this.rt.authenticator.requireAdmin(bearerOf(md), tenant);
+  private admin(md: Metadata | undefined, tenant: string, ctx?: RequestContext): Promise<Principal> {
+    return this.rt.authenticator.requireAdmin(bearerOf(md), tenant, ctx);
   }
 
   @GrpcMethod(SERVICE, 'IssueToken')
-  async issueToken(payload: unknown, md: Metadata) {
+  async issueToken(payload: unknown, md: Metadata, call?: ServerUnaryCall<unknown, unknown>) {
+    const ctx = ctxOf(md, call);
     const req = decodeInput(IssueTokenDto, payload);
-    const actor = await this.admin(md, req.tenant);
-    const t = await this.rt.admin.issueToken(actor, { tenant: req.tenant, sub: req.sub, persona_id: req.persona_id || 'default', scopes: req.scopes ?? [], ttl_seconds: req.ttl_seconds ?? 0 });
+    const actor = await this.admin(md, req.tenant, ctx);
+    const t = await this.rt.admin.issueToken(actor, { tenant: req.tenant, sub: req.sub, persona_id: req.persona_id || 'default', scopes: req.scopes ?? [], ttl_seconds: req.ttl_seconds ?? 0 }, ctx);
     return { token: t.token, token_type: 'Bearer', jti: t.jti, kid: t.kid, issued_at: iso(t.iat), expires_at: iso(t.exp) };
   }
 
   @GrpcMethod(SERVICE, 'VerifyToken')
   async verifyToken(payload: unknown) {
     const req = decodeInput(VerifyTokenDto, payload);
-    const v = await this.rt.tokens.verify(req.token, req.required_scopes ?? []);
+    const v = await this.rt.authenticator.verifyToken(req.token, req.required_scopes ?? []);
     return { principal: principalToWire(v.principal), jti: v.jti, kid: v.kid, issued_at: iso(v.iat), expires_at: iso(v.exp) };
   }
 
   @GrpcMethod(SERVICE, 'RevokeToken')
-  async revokeToken(payload: unknown, md: Metadata) {
+  async revokeToken(payload: unknown, md: Metadata, call?: ServerUnaryCall<unknown, unknown>) {
+    const ctx = ctxOf(md, call);
     const req = decodeInput(RevokeTokenDto, payload);
-    const actor = await this.admin(md, req.tenant);
+    const actor = await this.admin(md, req.tenant, ctx);
     const exp = dateOrUndefined(req.expires_at, 'expires_at');
     const r = await this.rt.admin.revokeToken(actor, req.tenant, {
       ...(req.jti ? { jti: req.jti } : {}),
       ...(req.token ? { token: req.token } : {}),
       ...(exp ? { expires_at_seconds: Math.floor(Date.parse(exp) / 1000) } : {}),
-    });
+    }, ctx);
     return { jti: r.jti, revoked_until: iso(r.until) };
   }
 
   @GrpcMethod(SERVICE, 'CreateApiKey')
-  async createApiKey(payload: unknown, md: Metadata) {
+  async createApiKey(payload: unknown, md: Metadata, call?: ServerUnaryCall<unknown, unknown>) {
+    const ctx = ctxOf(md, call);
     const req = decodeInput(CreateApiKeyDto, payload);
-    const actor = await this.admin(md, req.tenant);
+    const actor = await this.admin(md, req.tenant, ctx);
     const budget = budgetFrom(req.budget);
     const rateLimit = rateLimitFrom(req.rate_limit);
     const expires = dateOrUndefined(req.expires_at, 'expires_at');
@@ -71,16 +83,14 @@ export class AuthGrpcController {
       metadata: metadataFrom(req.metadata),
       ...(budget ? { budget } : {}),
       ...(rateLimit ? { rate_limit: rateLimit } : {}),
-    });
+    }, ctx);
     return { key: out.key, api_key: apiKeyToWire(out.record) };
   }
 
   @GrpcMethod(SERVICE, 'VerifyApiKey')
   async verifyApiKey(payload: unknown) {
     const req = decodeInput(VerifyApiKeyDto, payload);
-    const v = await this.rt.apiKeys.verify(req.key, req.required_scopes ?? []);
-    if (v.result !== 'VALID') this.rt.events.failed(v.result.toLowerCase(), { method: 'api_key', ...(v.record ? { tenant: v.record.tenant, credential_id: v.record.id } : {}) });
-    else if (v.principal) this.rt.events.succeeded(v.principal);
+    const v = await this.rt.authenticator.verifyApiKey(req.key, req.required_scopes ?? []);
     return {
       result: v.result,
       principal: v.principal ? principalToWire(v.principal) : null,
@@ -90,33 +100,37 @@ export class AuthGrpcController {
   }
 
   @GrpcMethod(SERVICE, 'ListApiKeys')
-  async listApiKeys(payload: unknown, md: Metadata) {
+  async listApiKeys(payload: unknown, md: Metadata, call?: ServerUnaryCall<unknown, unknown>) {
+    const ctx = ctxOf(md, call);
     const req = decodeInput(ListApiKeysDto, payload);
-    await this.admin(md, req.tenant);
+    await this.admin(md, req.tenant, ctx);
     const keys = await this.rt.apiKeys.list(req.tenant, req.include_revoked ?? false);
     return { api_keys: keys.map(apiKeyToWire) };
   }
 
   @GrpcMethod(SERVICE, 'RevokeApiKey')
-  async revokeApiKey(payload: unknown, md: Metadata) {
+  async revokeApiKey(payload: unknown, md: Metadata, call?: ServerUnaryCall<unknown, unknown>) {
+    const ctx = ctxOf(md, call);
     const req = decodeInput(ApiKeyRefDto, payload);
-    const actor = await this.admin(md, req.tenant);
-    return { api_key: apiKeyToWire(await this.rt.admin.revokeApiKey(actor, req.tenant, req.id)) };
+    const actor = await this.admin(md, req.tenant, ctx);
+    return { api_key: apiKeyToWire(await this.rt.admin.revokeApiKey(actor, req.tenant, req.id, ctx)) };
   }
 
   @GrpcMethod(SERVICE, 'RotateApiKey')
-  async rotateApiKey(payload: unknown, md: Metadata) {
+  async rotateApiKey(payload: unknown, md: Metadata, call?: ServerUnaryCall<unknown, unknown>) {
+    const ctx = ctxOf(md, call);
     const req = decodeInput(RotateApiKeyDto, payload);
-    const actor = await this.admin(md, req.tenant);
-    const out = await this.rt.admin.rotateApiKey(actor, req.tenant, req.id, req.grace_seconds || undefined);
+    const actor = await this.admin(md, req.tenant, ctx);
+    const out = await this.rt.admin.rotateApiKey(actor, req.tenant, req.id, req.grace_seconds || undefined, ctx);
     return { key: out.key, api_key: apiKeyToWire(out.record), previous: apiKeyToWire(out.previous) };
   }
 
   @GrpcMethod(SERVICE, 'RotateTenantApiKeys')
-  async rotateTenantApiKeys(payload: unknown, md: Metadata) {
+  async rotateTenantApiKeys(payload: unknown, md: Metadata, call?: ServerUnaryCall<unknown, unknown>) {
+    const ctx = ctxOf(md, call);
     const req = decodeInput(RotateTenantApiKeysDto, payload);
-    const actor = await this.admin(md, req.tenant);
-    const out = await this.rt.admin.rotateTenantApiKeys(actor, req.tenant, req.grace_seconds || undefined);
+    const actor = await this.admin(md, req.tenant, ctx);
+    const out = await this.rt.admin.rotateTenantApiKeys(actor, req.tenant, req.grace_seconds || undefined, ctx);
     return { rotated: out.map((o) => ({ key: o.key, api_key: apiKeyToWire(o.record), previous: apiKeyToWire(o.previous) })) };
   }
 
@@ -128,24 +142,27 @@ export class AuthGrpcController {
   }
 
   @GrpcMethod(SERVICE, 'RevokeSubject')
-  async revokeSubject(payload: unknown, md: Metadata) {
+  async revokeSubject(payload: unknown, md: Metadata, call?: ServerUnaryCall<unknown, unknown>) {
+    const ctx = ctxOf(md, call);
     const req = decodeInput(RevokeSubjectDto, payload);
     if (req.tenant === ALL_TENANTS) throw new AuthError(AuthErrorCode.InvalidArgument, 'tenant must be a concrete tenant');
-    const actor = await this.admin(md, req.tenant);
-    const r = await this.rt.admin.revokeSubject(actor, req.tenant, req.sub);
+    const actor = await this.admin(md, req.tenant, ctx);
+    const r = await this.rt.admin.revokeSubject(actor, req.tenant, req.sub, ctx);
     return { api_keys_revoked: r.apiKeysRevoked, tokens_revoked_before: iso(r.tokensRevokedBefore) };
   }
 
   @GrpcMethod(SERVICE, 'RotateSigningKey')
-  async rotateSigningKey(_payload: unknown, md: Metadata) {
-    const actor = await this.admin(md, ALL_TENANTS);
-    const out = await this.rt.admin.rotateSigningKey(actor);
+  async rotateSigningKey(_payload: unknown, md: Metadata, call?: ServerUnaryCall<unknown, unknown>) {
+    const ctx = ctxOf(md, call);
+    const actor = await this.admin(md, ALL_TENANTS, ctx);
+    const out = await this.rt.admin.rotateSigningKey(actor, ctx);
     return { signing_key: signingKeyToWire(out.signing), verification_keys: out.keys.map(signingKeyToWire) };
   }
 
   @GrpcMethod(SERVICE, 'ListSigningKeys')
-  async listSigningKeys(_payload: unknown, md: Metadata) {
-    await this.admin(md, ALL_TENANTS);
+  async listSigningKeys(_payload: unknown, md: Metadata, call?: ServerUnaryCall<unknown, unknown>) {
+    const ctx = ctxOf(md, call);
+    await this.admin(md, ALL_TENANTS, ctx);
     return { keys: this.rt.keyring.list().map(signingKeyToWire) };
   }
 }
