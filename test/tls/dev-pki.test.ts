@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommonConfig } from '@soma/config';
 import { GrpcServices, protoPath, protoRoot } from '@soma/contracts';
 import { grpcClientCredentials, SomaRuntimeModule, startSomaService, type StartedService } from '@soma/service-runtime';
+import { cliChannelCredentials } from '../../apps/cli/src/grpc-credentials.js';
 import { REPO_ROOT } from '../support/infra.js';
 import { freePort } from '../support/ports.js';
 
@@ -89,5 +90,13 @@ describe('infra/tls/make-dev-pki.sh', () => {
     expect((await serviceInfo(sibling, 'soma-authz.soma.svc')).service).toBe('authz');
     const anonymous = grpc.credentials.createSsl(readFileSync(join(out, 'ca.pem')));
     await expect(serviceInfo(anonymous, 'authz')).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+  });
+
+  it('lets the operator CLI in with the same TLS_* variables (npx soma … under mutual TLS), and not without them', async () => {
+    const operator = { TLS_ENABLED: 'true', TLS_CA_PATH: join(out, 'ca.pem'), TLS_CERT_PATH: join(out, 'auth.pem'), TLS_KEY_PATH: join(out, 'auth.key') };
+    expect((await serviceInfo(cliChannelCredentials(operator), 'localhost')).service).toBe('authz');
+    await expect(serviceInfo(cliChannelCredentials({ TLS_ENABLED: 'true', TLS_CA_PATH: join(out, 'ca.pem') }), 'localhost')).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    await expect(serviceInfo(cliChannelCredentials({}), 'localhost')).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    expect(() => cliChannelCredentials({ TLS_ENABLED: 'true', TLS_CERT_PATH: join(out, 'auth.pem') })).toThrow(/set both or neither/);
   });
 });

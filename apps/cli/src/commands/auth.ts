@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { AuthClient } from '@soma/auth-client';
+import { cliChannelCredentials } from '../grpc-credentials.js';
 
 /** Shared by `soma auth …` and `soma api-keys …`: where auth listens and whose credential to send. */
 export interface AuthCliOptions {
@@ -18,7 +19,7 @@ export function authCredential(opts: { credential?: string }, needs: string): st
 
 /** One AuthClient for one command, closed afterwards. */
 export async function withAuthClient<T>(opts: AuthCliOptions, needs: string, fn: (client: AuthClient) => Promise<T>): Promise<T> {
-  const client = new AuthClient({ address: opts.address, deadlineMs: 30_000, adminCredential: authCredential(opts, needs) });
+  const client = new AuthClient({ address: opts.address, deadlineMs: 30_000, adminCredential: authCredential(opts, needs), credentials: cliChannelCredentials() });
   try {
     return await fn(client);
   } finally {

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { GRPC_REASON_KEY, GrpcServices, protoPath, protoRoot } from '@soma/contracts';
+import { cliChannelCredentials } from '../grpc-credentials.js';
 
 type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
 
@@ -27,7 +28,7 @@ export async function callRetention<T>(opts: RetentionCliOptions, method: string
   for (const part of [...GrpcServices.retention.package.split('.'), GrpcServices.retention.service]) node = (node as Record<string, unknown>)[part];
   const Ctor = node as grpc.ServiceClientConstructor;
   // Exports can be large: accept up to 256 MiB (the service bounds them by RETENTION_EXPORT_MAX_ROWS).
-  const client = new Ctor(opts.address, grpc.credentials.createInsecure(), { 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
+  const client = new Ctor(opts.address, cliChannelCredentials(), { 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
   const md = new grpc.Metadata();
   md.set('authorization', /^bearer\s/i.test(credential) ? credential : `Bearer ${credential}`);
   md.set('x-request-id', randomUUID());

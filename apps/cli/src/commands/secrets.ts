@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { GrpcServices, protoPath, protoRoot } from '@soma/contracts';
 import { Fernet } from '@soma/fernet';
+import { cliChannelCredentials } from '../grpc-credentials.js';
 
 type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
 
@@ -13,7 +14,7 @@ async function callSecrets(address: string, credential: string, method: string, 
   let node: unknown = def;
   for (const part of [...GrpcServices.secrets.package.split('.'), GrpcServices.secrets.service]) node = (node as Record<string, unknown>)[part];
   const Ctor = node as grpc.ServiceClientConstructor;
-  const client = new Ctor(address, grpc.credentials.createInsecure());
+  const client = new Ctor(address, cliChannelCredentials());
   const md = new grpc.Metadata();
   md.set('authorization', /^bearer\s/i.test(credential) ? credential : `Bearer ${credential}`);
   md.set('x-request-id', randomUUID());
