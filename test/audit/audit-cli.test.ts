@@ -8,7 +8,7 @@ import type { AuditConfig } from '../../apps/audit/src/audit.config.js';
 import { REPO_ROOT } from '../support/infra.js';
 import { freePort } from '../support/ports.js';
 import { waitFor } from '../support/wait.js';
-import { auditEnv, event, EventProducer, freshGroupAtEnd, TestDatabase } from './audit-harness.js';
+import { auditEnv, event, EventProducer, exportApiKey, freshGroupAtEnd, TestDatabase } from './audit-harness.js';
 
 const run = promisify(execFile);
 const db = new TestDatabase();
@@ -68,13 +68,22 @@ describe('npx soma db migrate / audit verify / audit partitions', () => {
     expect((await soma(['audit', 'partitions', '--months-ahead', '6'], { POSTGRES_URL: db.url })).stdout).toContain('all partitions exist');
   });
 
+  it('audit verify needs a credential: none → exit 1, a wrong one → exit 1 with UNAUTHENTICATED', async () => {
+    const none = await soma(['audit', 'verify', '--address', grpcAddress], { SOMA_CREDENTIAL: '' });
+    expect(none.code).toBe(1);
+    expect(none.stderr).toContain('a credential is required');
+    const wrong = await soma(['audit', 'verify', '--address', grpcAddress, '--credential', 'not-the-key-not-the-key-not-the-key']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('VerifyChain failed: UNAUTHENTICATED');
+  });
+
   it('audit verify exits 0 on an intact log and 2 naming the row after tampering', async () => {
-    const ok = await soma(['audit', 'verify', '--address', grpcAddress]);
+    const ok = await soma(['audit', 'verify', '--address', grpcAddress], { SOMA_CREDENTIAL: exportApiKey });
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/^intact: \d+ chains, \d+ rows/);
     const victim = (await db.pool.query<{ id: string }>('SELECT id FROM audit_log WHERE tenant = $1 ORDER BY chain_seq DESC LIMIT 1 OFFSET 3', [tenant])).rows[0]!;
     await db.pool.query("UPDATE audit_log SET outcome = 'success' WHERE id = $1", [victim.id]);
-    const bad = await soma(['audit', 'verify', '--address', grpcAddress]);
+    const bad = await soma(['audit', 'verify', '--address', grpcAddress, '--credential', exportApiKey]);
     expect(bad.code).toBe(2);
     expect(bad.stdout).toContain(`row ${victim.id}: HASH_MISMATCH`);
   });

@@ -17,6 +17,11 @@ export class TestDatabase {
   pool!: pg.Pool;
   private admin = new pg.Pool({ connectionString: POSTGRES_URL, max: 1 });
 
+  constructor() {
+    // A PostgreSQL restart (fault tests) terminates idle clients: that must not crash the test process.
+    this.admin.on('error', () => undefined);
+  }
+
   get url(): string {
     const u = new URL(POSTGRES_URL);
     u.pathname = `/${this.name}`;
@@ -26,6 +31,7 @@ export class TestDatabase {
   async create(): Promise<this> {
     await this.admin.query(`CREATE DATABASE ${this.name}`);
     this.pool = new pg.Pool({ connectionString: this.url, max: 4 });
+    this.pool.on('error', () => undefined);
     await runMigrations(this.pool, join(REPO_ROOT, 'infra/postgres/migrations'));
     return this;
   }
@@ -124,17 +130,24 @@ export class EventProducer {
   }
 }
 
-type Unary = (req: unknown, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
+type Unary = (req: unknown, md: grpc.Metadata, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
 
-/** A promise-returning gRPC client of soma.audit.v1.AuditService. */
-export function auditClient(address: string): { call<T>(method: string, req: unknown): Promise<T>; close(): void } {
+/**
+ * A promise-returning gRPC client of soma.audit.v1.AuditService. Calls carry `authorization: Bearer
+ * <credential>` (default: the static AUDIT_EXPORT_API_KEY of auditEnv, which may verify and export);
+ * `credential: null` sends none. A call may override it.
+ */
+export function auditClient(address: string, credential: string | null = exportApiKey): { call<T>(method: string, req: unknown, opts?: { credential?: string | null }): Promise<T>; close(): void } {
   const def = protoLoader.loadSync(protoPath('audit'), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [protoRoot()] });
   const pkg = grpc.loadPackageDefinition(def) as unknown as { soma: { audit: { v1: { AuditService: grpc.ServiceClientConstructor } } } };
   const client = new pkg.soma.audit.v1.AuditService(address, grpc.credentials.createInsecure());
   return {
-    call<T>(method: string, req: unknown): Promise<T> {
+    call<T>(method: string, req: unknown, opts: { credential?: string | null } = {}): Promise<T> {
+      const md = new grpc.Metadata();
+      const bearer = opts.credential === undefined ? credential : opts.credential;
+      if (bearer !== null) md.set('authorization', `Bearer ${bearer}`);
       return new Promise((resolve, reject) => {
-        (client[method] as Unary).call(client, req, (err, res) => (err ? reject(err) : resolve(res as T)));
+        (client[method] as Unary).call(client, req, md, (err, res) => (err ? reject(err) : resolve(res as T)));
       });
     },
     close: () => client.close(),
@@ -153,11 +166,14 @@ export async function buildAudit(): Promise<void> {
 /** `node dist/apps/audit/src/main.js` as a child process; stderr kept for diagnostics. */
 export async function spawnAudit(env: Record<string, string>): Promise<import('node:child_process').ChildProcess & { output: () => string }> {
   const { spawn } = await import('node:child_process');
-  const child = spawn(process.execPath, ['dist/apps/audit/src/main.js'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, ['dist/apps/audit/src/main.js'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
+  const keep = (d: Buffer) => {
     stderr = (stderr + d.toString('utf8')).slice(-8000);
-  });
+  };
+  // Logs (stdout, silent unless AUDIT_TEST_LOG_LEVEL is set) and crashes (stderr) both end up in failure messages.
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
   return Object.assign(child, { output: () => stderr });
 }
 
@@ -174,4 +190,27 @@ export function eventBatch(tenants: string[], count: number): Map<string, string
     out.get(t)!.push(JSON.stringify(event(t, { actor: { user_id: `u${i % 50}`, ip_address: '198.51.100.9', user_agent: null }, details: { n: i } })));
   }
   return out;
+}
+
+export const INFRA_FAULT_LOCK = '/tmp/soma-infra-fault.lock';
+
+/**
+ * Run `work` while holding the shared infra fault lock (team rule: every stop/start of a shared server
+ * happens under it). A `flock … cat` child holds the lock; its echo of one line proves it was taken,
+ * closing its stdin releases it. Do not run such a file under an outer `flock` on the same file.
+ */
+export async function withInfraFaultLock<T>(work: () => Promise<T>): Promise<T> {
+  const { spawn } = await import('node:child_process');
+  const holder = spawn('flock', ['-w', '1200', INFRA_FAULT_LOCK, 'cat'], { stdio: ['pipe', 'pipe', 'ignore'] });
+  await new Promise<void>((resolve, reject) => {
+    holder.stdout.once('data', () => resolve());
+    holder.once('exit', (code) => reject(new Error(`could not take ${INFRA_FAULT_LOCK} (flock exit ${code})`)));
+    holder.stdin.write('locked\n');
+  });
+  try {
+    return await work();
+  } finally {
+    holder.stdin.end();
+    await exited(holder);
+  }
 }

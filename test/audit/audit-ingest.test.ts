@@ -5,6 +5,7 @@ import { Topics } from '@soma/contracts';
 import { startSomaService, type StartedService } from '@soma/service-runtime';
 import { auditService } from '../../apps/audit/src/audit.service-definition.js';
 import type { AuditConfig } from '../../apps/audit/src/audit.config.js';
+import { startAuthHarness, type AuthHarness } from '../support/auth-harness.js';
 import { freePort } from '../support/ports.js';
 import { TopicCollector } from '../support/kafka.js';
 import { waitFor } from '../support/wait.js';
@@ -35,6 +36,9 @@ const db = new TestDatabase();
 const producer = new EventProducer();
 const tenant = `it-${randomUUID()}`;
 let service: StartedService<AuditConfig>;
+let auth: AuthHarness;
+/** A real JWT for every tenant with audit:admin (read, verify, export). */
+let auditor = '';
 let client: ReturnType<typeof auditClient>;
 let httpUrl = '';
 let dlq: TopicCollector;
@@ -42,14 +46,16 @@ let siem: TopicCollector;
 const N = 600;
 
 beforeAll(async () => {
+  auth = await startAuthHarness();
+  auditor = (await auth.issueToken({ tenant: '*', sub: 'auditor', scopes: ['audit:admin'] })).token;
   await db.create();
   await producer.connect();
   const group = await freshGroupAtEnd();
   const ports = { grpc: await freePort(), http: await freePort() };
   dlq = await new TopicCollector(Topics.SecurityEventsDlq, (m) => m.key === tenant).start();
   siem = await new TopicCollector(Topics.SecurityAudit, (m) => m.key === tenant).start();
-  service = await startSomaService(auditService, auditEnv(db, group, ports));
-  client = auditClient(`127.0.0.1:${ports.grpc}`);
+  service = await startSomaService(auditService, auditEnv(db, group, ports, { AUTH_GRPC_ADDRESS: auth.grpcAddress }));
+  client = auditClient(`127.0.0.1:${ports.grpc}`, auditor);
   httpUrl = `http://127.0.0.1:${ports.http}`;
   const valid = Array.from({ length: N }, (_, i) =>
     JSON.stringify(event(tenant, { actor: { user_id: i % 3 === 0 ? 'alice' : `user-${i % 7}`, ip_address: i % 2 ? '203.0.113.7' : '2001:db8:abcd:12::1', user_agent: 'curl/8.0' }, details: { i } })),
@@ -63,6 +69,7 @@ beforeAll(async () => {
 afterAll(async () => {
   client?.close();
   await service?.stop();
+  await auth?.stop();
   await Promise.all([dlq?.stop(), siem?.stop(), producer.disconnect()]);
   await db.drop();
 });
@@ -90,14 +97,25 @@ describe('audit ingest (real Kafka + PostgreSQL)', () => {
   });
 
   it('streams each stored record once to security.audit, in chain order per partition', async () => {
-    await waitFor(() => siem.messages.length >= N, { timeoutMs: 30_000, what: 'SIEM records' });
-    expect(siem.messages.length).toBe(N);
-    const seqs = siem.messages.map((m) => (m.json as { audit: { chain_seq: number; chain_partition: number } }).audit);
+    // The topic is shared: another audit deployment running at the same time (a parallel test run, a bench)
+    // may ingest these events into its own database and stream them too. Ours are the records whose hash is
+    // in our log. A consumer that rejoins its group re-reads from where it started: the same offset read
+    // twice is one message on the topic. What the SIEM must not see is one chain position at two offsets.
+    const ours = new Set((await db.pool.query<{ h: string }>("SELECT encode(hash, 'hex') AS h FROM audit_log WHERE tenant = $1", [tenant])).rows.map((r) => r.h));
+    const onTopic = () =>
+      [...new Map(siem.messages.filter((m) => ours.has((m.json as { audit: { hash: string } }).audit.hash)).map((m) => [`${m.partition}:${m.offset}`, m])).values()].sort((a, b) =>
+        Number(BigInt(a.offset) - BigInt(b.offset)),
+      );
+    await waitFor(() => onTopic().length >= N, { timeoutMs: 60_000, what: 'SIEM records' });
+    const messages = onTopic();
+    expect(messages.length).toBe(N);
+    const seqs = messages.map((m) => (m.json as { audit: { chain_seq: number; chain_partition: number } }).audit);
+    expect(new Set(seqs.map((s) => `${s.chain_partition}:${s.chain_seq}`)).size).toBe(N);
     const partitions = new Set(seqs.map((s) => s.chain_partition));
     expect(partitions.size).toBe(1); // one tenant = one key = one partition
     const ordered = seqs.map((s) => s.chain_seq);
     expect(ordered).toEqual([...ordered].sort((a, b) => a - b));
-    const first = siem.messages[0]!.json as { schema: string; event: { actor: { user_id: string; user_agent: null } } };
+    const first = messages[0]!.json as { schema: string; event: { actor: { user_id: string; user_agent: null } } };
     expect(first.schema).toBe('soma.audit.record/v1');
     expect(first.event.actor.user_id).toMatch(/^[0-9a-f]{64}$/);
     expect(first.event.actor.user_agent).toBeNull();
@@ -181,9 +199,9 @@ describe('audit ingest (real Kafka + PostgreSQL)', () => {
     await db.pool.query('DELETE FROM audit_log WHERE chain_partition = $1 AND chain_seq > $2', [chain, keep]);
     await db.pool.query('UPDATE audit_chain_heads SET last_seq = $2, last_hash = (SELECT hash FROM audit_log WHERE chain_partition = $1 AND chain_seq = $2) WHERE chain_partition = $1', [chain, keep]);
     const ports = { grpc: await freePort(), http: await freePort() };
-    service = await startSomaService(auditService, auditEnv(db, await freshGroupAtEnd(), ports, { AUDIT_CHECKPOINT_INTERVAL_MS: '3600000' }));
+    service = await startSomaService(auditService, auditEnv(db, await freshGroupAtEnd(), ports, { AUDIT_CHECKPOINT_INTERVAL_MS: '3600000', AUTH_GRPC_ADDRESS: auth.grpcAddress }));
     client.close();
-    client = auditClient(`127.0.0.1:${ports.grpc}`);
+    client = auditClient(`127.0.0.1:${ports.grpc}`, auditor);
     const cut = await client.call<VerifyWire>('VerifyChain', {});
     expect(cut.intact).toBe(false);
     expect(cut.broken?.reason).toBe('CHECKPOINT_ROW_MISSING');
@@ -208,6 +226,45 @@ describe('audit ingest (real Kafka + PostgreSQL)', () => {
       await w.end();
       await db.pool.query(`DROP ROLE ${role}`);
     }
+  });
+
+  it('the trigger refuses UPDATE/DELETE even with table privileges, except to a member of audit_retention', async () => {
+    const suffix = randomUUID().slice(0, 8);
+    const rogue = `audit_it_rogue_${suffix}`;
+    const retention = `audit_it_retention_${suffix}`;
+    const password = 'it-role-password-123';
+    // A role that was (wrongly) granted UPDATE/DELETE on every partition: only the trigger stands in the way.
+    await db.pool.query(`CREATE ROLE ${rogue} LOGIN PASSWORD '${password}' IN ROLE audit_writer`);
+    await db.pool.query(`CREATE ROLE ${retention} LOGIN PASSWORD '${password}' IN ROLE audit_retention`);
+    const parts = (await db.pool.query<{ p: string }>("SELECT c.relname AS p FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'audit_log'::regclass")).rows.map((r) => r.p);
+    for (const t of ['audit_log', ...parts]) await db.pool.query(`GRANT UPDATE, DELETE ON ${t} TO ${rogue}`);
+    const connect = async (role: string) => {
+      const u = new URL(db.url);
+      u.username = role;
+      u.password = password;
+      const c = new pg.Client({ connectionString: u.toString() });
+      await c.connect();
+      return c;
+    };
+    const victim = (await db.pool.query<{ id: string }>('SELECT id FROM audit_log WHERE tenant = $1 ORDER BY chain_seq DESC LIMIT 1', [tenant])).rows[0]!;
+    const r = await connect(rogue);
+    try {
+      await expect(r.query("UPDATE audit_log SET reason = 'rewritten' WHERE id = $1", [victim.id])).rejects.toThrow(/append-only: UPDATE refused/);
+      await expect(r.query('DELETE FROM audit_log WHERE id = $1', [victim.id])).rejects.toThrow(/append-only: DELETE refused/);
+    } finally {
+      await r.end();
+    }
+    expect((await db.pool.query('SELECT 1 FROM audit_log WHERE id = $1', [victim.id])).rowCount).toBe(1);
+    const ret = await connect(retention);
+    try {
+      expect((await ret.query('DELETE FROM audit_log WHERE id = $1', [victim.id])).rowCount).toBe(1);
+    } finally {
+      await ret.end();
+      for (const t of ['audit_log', ...parts]) await db.pool.query(`REVOKE ALL ON ${t} FROM ${rogue}`);
+      await db.pool.query(`DROP ROLE ${rogue}`);
+      await db.pool.query(`DROP ROLE ${retention}`);
+    }
+    expect((await db.pool.query('SELECT 1 FROM audit_log WHERE id = $1', [victim.id])).rowCount).toBe(0);
   });
 
 });

@@ -47,9 +47,9 @@ export class AuditConfig extends PostgresConfig {
 
   /** Bearer key for the NDJSON export when no auth service is configured (full access; ADR 0404). */
   @Secret({ minBytes: 32, required: false }) @IsOptional() @IsString()
-  AUDIT_EXPORT_API_KEY?: string;
+  AUDIT_EXPORT_API_KEY?: string = undefined;
 
   /** When set, export callers are authenticated by the auth service (scope audit:export). */
   @IsOptional() @IsString()
-  AUTH_GRPC_ADDRESS?: string;
+  AUTH_GRPC_ADDRESS?: string = undefined;
 }

@@ -1,19 +1,21 @@
 import { type DynamicModule, Inject, Injectable, Module, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { Kafka, logLevel } from 'kafkajs';
 import { createPgPool, runMigrations, type Pool } from '@soma/postgres';
-import { SomaRuntimeModule, type ServiceDependencies } from '@soma/service-runtime';
+import { grpcClientCredentials, SomaRuntimeModule, type ServiceDependencies } from '@soma/service-runtime';
 import type { Logger } from '@soma/observability';
+import { kafkaSslOf } from '@soma/config';
 import type { AuditConfig } from './audit.config.js';
 import { AuditQueries } from './domain/audit-query.js';
 import { ed25519Signer } from './domain/checkpoint.js';
 import { deriveKek } from './domain/subject-crypto.js';
 import { Checkpointer } from './infra/checkpointer.js';
-import { exportAuthenticator, type ExportAuthenticator } from './infra/export-auth.js';
+import { auditAuthenticator, type AuditAuthenticator } from './infra/export-auth.js';
 import { KafkaAuditIngest } from './infra/kafka-ingest.js';
 import { PgAuditStore } from './infra/pg-audit-store.js';
 import { SiemStream } from './infra/siem-stream.js';
+import { AUDIT_AUTH } from './audit.tokens.js';
 import { AuditGrpcController } from './transport/grpc/audit.grpc-controller.js';
-import { AUDIT_READER, AuditExportController, EXPORT_AUTH } from './transport/http/audit-export.controller.js';
+import { AUDIT_READER, AuditExportController } from './transport/http/audit-export.controller.js';
 
 const AUDIT_PARTS = Symbol('audit:parts');
 const DAY_MS = 86_400_000;
@@ -26,7 +28,7 @@ interface AuditParts {
   ingest: KafkaAuditIngest;
   siem: SiemStream | undefined;
   checkpointer: Checkpointer;
-  exportAuth: ExportAuthenticator;
+  auth: AuditAuthenticator;
 }
 
 /** Starts and stops the moving parts in order: schema → partitions → consumer, checkpoints, SIEM stream. */
@@ -82,7 +84,7 @@ class AuditLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApplicat
     await this.p.ingest.stop();
     await this.p.checkpointer.stop();
     await this.p.siem?.stop();
-    this.p.exportAuth.close();
+    this.p.auth.close();
     await this.p.pool.end().catch(() => undefined);
   }
 }
@@ -100,10 +102,12 @@ export class AuditModule {
     const store = new PgAuditStore(pool);
     const kek = deriveKek(config.AUDIT_KEK);
     const signer = ed25519Signer(config.AUDIT_CHECKPOINT_KEY);
-    const kafka = new Kafka({ clientId: `soma-audit-siem-${runtime.instanceId}`, brokers: config.KAFKA_BROKERS, logLevel: logLevel.NOTHING, retry: { retries: 3 } });
+    const ssl = kafkaSslOf(config);
+    const kafka = new Kafka({ clientId: `soma-audit-siem-${runtime.instanceId}`, brokers: config.KAFKA_BROKERS, ...(ssl ? { ssl } : {}), logLevel: logLevel.NOTHING, retry: { retries: 3 } });
     const siem = config.AUDIT_SIEM_STREAM_ENABLED ? new SiemStream(kafka, pool, logger, runtime.metrics, config.AUDIT_SIEM_DRAIN_INTERVAL_MS) : undefined;
     const ingest = new KafkaAuditIngest({
       brokers: config.KAFKA_BROKERS,
+      ssl,
       groupId: config.AUDIT_CONSUMER_GROUP,
       clientId: `soma-audit-${runtime.instanceId}`,
       sessionTimeoutMs: config.AUDIT_KAFKA_SESSION_TIMEOUT_MS,
@@ -115,7 +119,7 @@ export class AuditModule {
       onCommitted: (chain) => siem?.notify(chain),
     });
     const checkpointer = new Checkpointer(store, signer, logger, config.AUDIT_CHECKPOINT_INTERVAL_MS);
-    const exportAuth = exportAuthenticator({ authAddress: config.AUTH_GRPC_ADDRESS, apiKey: config.AUDIT_EXPORT_API_KEY });
+    const auth = auditAuthenticator({ authAddress: config.AUTH_GRPC_ADDRESS, apiKey: config.AUDIT_EXPORT_API_KEY, credentials: grpcClientCredentials(config) });
     runtime.readiness.register('postgres', async () => {
       try {
         await pool.query('SELECT 1');
@@ -126,7 +130,7 @@ export class AuditModule {
     });
     runtime.readiness.register('audit-consumer', async () => (ingest.isJoined ? null : 'not a member of the consumer group yet'));
     logger.info({ checkpoint_key_id: signer.keyId }, 'checkpoint signing key loaded');
-    const parts: AuditParts = { config, logger, pool, store, ingest, siem, checkpointer, exportAuth };
+    const parts: AuditParts = { config, logger, pool, store, ingest, siem, checkpointer, auth };
     return {
       module: AuditModule,
       imports: [SomaRuntimeModule.forRoot(runtime)],
@@ -135,7 +139,7 @@ export class AuditModule {
         { provide: AUDIT_PARTS, useValue: parts },
         { provide: AuditQueries, useValue: new AuditQueries(store, kek, signer) },
         { provide: AUDIT_READER, useValue: store },
-        { provide: EXPORT_AUTH, useValue: exportAuth },
+        { provide: AUDIT_AUTH, useValue: auth },
         { provide: Checkpointer, useValue: checkpointer },
         AuditLifecycle,
       ],

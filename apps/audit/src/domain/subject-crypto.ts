@@ -47,8 +47,16 @@ export function unwrapSubjectKey(kek: Buffer, tenant: string, userId: string, wr
 }
 
 /** The stored `user_id`: hex HMAC-SHA256(subject key, "pseudonym"). Unlinkable once the key is erased. */
+const pseudonyms = new WeakMap<Buffer, string>();
+
 export function pseudonymOf(subjectKey: Buffer): string {
-  return createHmac('sha256', subjectKey).update('pseudonym').digest('hex');
+  // Memoised per key object: a batch reuses one unwrapped key for all of a subject's events.
+  let p = pseudonyms.get(subjectKey);
+  if (p === undefined) {
+    p = createHmac('sha256', subjectKey).update('pseudonym').digest('hex');
+    pseudonyms.set(subjectKey, p);
+  }
+  return p;
 }
 
 export interface PersonalFields {

@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls';
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type Producer, type LogEntry } from 'kafkajs';
 import { Topics, type SecurityEvent } from '@soma/contracts';
 import { Counter, Histogram, type Logger, type Registry } from '@soma/observability';
@@ -6,6 +7,8 @@ import type { AuditLogWriter } from '../domain/ports.js';
 
 export interface KafkaIngestOptions {
   brokers: string[];
+  /** TLS to the brokers (kafkaSslOf of @soma/config); plain text when absent. */
+  ssl?: ConnectionOptions;
   groupId: string;
   clientId: string;
   sessionTimeoutMs: number;
@@ -16,6 +19,12 @@ export interface KafkaIngestOptions {
   kek: Buffer;
   /** Called after a batch of `chain` committed to PostgreSQL (the SIEM stream drains it). */
   onCommitted: (chain: number) => void;
+  /**
+   * Messages per PostgreSQL transaction and offset commit. A fetched batch can hold tens of thousands
+   * of small events; bounded chunks keep transactions short and let the consumer heartbeat between
+   * them, so a big backlog never outlives the session timeout.
+   */
+  chunkSize?: number;
 }
 
 /** PostgreSQL errors caused by one row's data (class 22 data exception, 23 integrity, 54 limits), not by the server. */
@@ -34,6 +43,9 @@ export class KafkaAuditIngest {
   private consumer: Consumer | undefined;
   private dlq: Producer | undefined;
   private joined = false;
+  private stopping = false;
+  private restartTimer: NodeJS.Timeout | undefined;
+  private restartBackoffMs = 500;
   private readonly ingested: Counter;
   private readonly duplicates: Counter;
   private readonly dead: Counter;
@@ -44,6 +56,7 @@ export class KafkaAuditIngest {
     this.kafka = new Kafka({
       clientId: o.clientId,
       brokers: o.brokers,
+      ...(o.ssl ? { ssl: o.ssl } : {}),
       connectionTimeout: 3000,
       requestTimeout: 30000,
       retry: { retries: 8, initialRetryTime: 300, maxRetryTime: 5000 },
@@ -64,8 +77,13 @@ export class KafkaAuditIngest {
   }
 
   async start(): Promise<void> {
+    this.stopping = false;
     this.dlq = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await this.dlq.connect();
+    await this.startConsumer();
+  }
+
+  private async startConsumer(): Promise<void> {
     const consumer = this.kafka.consumer({
       groupId: this.o.groupId,
       sessionTimeout: this.o.sessionTimeoutMs,
@@ -78,11 +96,15 @@ export class KafkaAuditIngest {
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       this.joined = true;
+      this.restartBackoffMs = 500;
       this.o.logger.info({ assignment: e.payload.memberAssignment }, 'audit consumer joined the group');
     });
     consumer.on(consumer.events.CRASH, (e) => {
       this.joined = false;
       this.o.logger.error({ reason: (e.payload.error as Error)?.message, restart: e.payload.restart }, 'audit consumer crashed');
+      // kafkajs gives up on errors it deems non-retriable (e.g. a commit after the coordinator dropped this
+      // member). An audit consumer never gives up: build a fresh consumer and rejoin. Uncommitted work is replayed.
+      if (!e.payload.restart && consumer === this.consumer) this.scheduleRestart();
     });
     await consumer.connect();
     await consumer.subscribe({ topic: Topics.SecurityEvents, fromBeginning: true });
@@ -94,20 +116,46 @@ export class KafkaAuditIngest {
     });
   }
 
+  private scheduleRestart(): void {
+    if (this.stopping || this.restartTimer) return;
+    const delay = this.restartBackoffMs;
+    this.restartBackoffMs = Math.min(this.restartBackoffMs * 2, 10_000);
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      void (async () => {
+        await this.consumer?.disconnect().catch(() => undefined);
+        if (this.stopping) return;
+        try {
+          await this.startConsumer();
+          this.o.logger.info('audit consumer restarted after a crash');
+        } catch (e) {
+          this.o.logger.warn({ reason: (e as Error).message }, 'audit consumer could not restart; retrying');
+          this.scheduleRestart();
+        }
+      })();
+    }, delay);
+    this.restartTimer.unref();
+  }
+
   private async handleBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    if (batch.messages.length === 0 || !isRunning() || isStale()) return;
-    const started = process.hrtime.bigint();
-    const messages: IncomingMessage[] = batch.messages.map((m) => ({ offset: m.offset, key: m.key, value: m.value }));
-    const { valid, rejected, sources } = classifyMessages(messages);
-    if (valid.length) await this.persist(batch.partition, valid, sources, rejected);
-    if (rejected.length) await this.sendToDlq(batch.partition, rejected);
-    const last = batch.messages[batch.messages.length - 1]!.offset;
-    // Offsets move only now: the rows are committed in PostgreSQL and the rejects are on the DLQ.
-    await this.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
-    resolveOffset(last);
-    await heartbeat();
-    this.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    if (valid.length) this.o.onCommitted(batch.partition);
+    const chunkSize = this.o.chunkSize ?? 1000;
+    for (let i = 0; i < batch.messages.length; i += chunkSize) {
+      // Stop between chunks when the partition was revoked or the consumer stops: what is committed stays.
+      if (!isRunning() || isStale()) return;
+      const chunk = batch.messages.slice(i, i + chunkSize);
+      const started = process.hrtime.bigint();
+      const messages: IncomingMessage[] = chunk.map((m) => ({ offset: m.offset, key: m.key, value: m.value }));
+      const { valid, rejected, sources } = classifyMessages(messages);
+      if (valid.length) await this.persist(batch.partition, valid, sources, rejected);
+      if (rejected.length) await this.sendToDlq(batch.partition, rejected);
+      const last = chunk[chunk.length - 1]!.offset;
+      // Offsets move only now: the rows are committed in PostgreSQL and the rejects are on the DLQ.
+      await this.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
+      resolveOffset(last);
+      this.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      if (valid.length) this.o.onCommitted(batch.partition);
+      await heartbeat();
+    }
   }
 
   private async persist(chain: number, valid: SecurityEvent[], original: Map<string, IncomingMessage>, rejected: Rejected[]): Promise<void> {
@@ -150,6 +198,9 @@ export class KafkaAuditIngest {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    this.restartTimer = undefined;
     this.joined = false;
     await this.consumer?.disconnect().catch(() => undefined);
     await this.dlq?.disconnect().catch(() => undefined);

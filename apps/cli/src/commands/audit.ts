@@ -16,13 +16,15 @@ interface VerifyWire {
 /** Exit status of `soma audit verify` when the chain is broken (distinct from 1 = could not check). */
 export const EXIT_CHAIN_BROKEN = 2;
 
-function verifyChain(address: string, from: string | undefined, to: string | undefined, deadlineMs: number): Promise<VerifyWire> {
+function verifyChain(address: string, credential: string, from: string | undefined, to: string | undefined, deadlineMs: number): Promise<VerifyWire> {
   const def = protoLoader.loadSync(protoPath('audit'), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [protoRoot()] });
   const pkg = grpc.loadPackageDefinition(def) as unknown as { soma: { audit: { v1: { AuditService: grpc.ServiceClientConstructor } } } };
   const client = new pkg.soma.audit.v1.AuditService(address, grpc.credentials.createInsecure());
   return new Promise<VerifyWire>((resolve, reject) => {
-    const call = client['VerifyChain'] as (req: unknown, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: VerifyWire) => void) => void;
-    call.call(client, { from: from ?? '', to: to ?? '' }, { deadline: Date.now() + deadlineMs }, (err, res) => {
+    const call = client['VerifyChain'] as (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: VerifyWire) => void) => void;
+    const md = new grpc.Metadata();
+    md.set('authorization', /^Bearer\s/i.test(credential) ? credential : `Bearer ${credential}`);
+    call.call(client, { from: from ?? '', to: to ?? '' }, md, { deadline: Date.now() + deadlineMs }, (err, res) => {
       client.close();
       if (err) reject(new Error(`VerifyChain failed: ${err.details || err.message}`));
       else resolve(res);
@@ -39,10 +41,13 @@ export function register(program: Command): void {
     .option('--from <rfc3339>', 'start of the recording-time range (default: the beginning)')
     .option('--to <rfc3339>', 'end of the range (default: now)')
     .option('--address <host:port>', 'audit gRPC address', process.env['AUDIT_GRPC_ADDRESS'] ?? `127.0.0.1:${process.env['AUDIT_GRPC_PORT'] ?? '20050'}`)
+    .option('--credential <bearer>', 'credential with audit:verify for tenant * (JWT, API key, or AUDIT_EXPORT_API_KEY; default: $SOMA_CREDENTIAL)')
     .option('--timeout-ms <n>', 'deadline of the call', '600000')
     .option('--json', 'print the result as JSON')
-    .action(async (opts: { from?: string; to?: string; address: string; timeoutMs: string; json?: boolean }) => {
-      const r = await verifyChain(opts.address, opts.from, opts.to, Number(opts.timeoutMs));
+    .action(async (opts: { from?: string; to?: string; address: string; credential?: string; timeoutMs: string; json?: boolean }) => {
+      const credential = opts.credential ?? process.env['SOMA_CREDENTIAL'];
+      if (!credential) throw new Error('a credential is required: --credential or $SOMA_CREDENTIAL');
+      const r = await verifyChain(opts.address, credential, opts.from, opts.to, Number(opts.timeoutMs));
       if (opts.json) process.stdout.write(`${JSON.stringify(r)}\n`);
       else if (r.intact) {
         process.stdout.write(`intact: ${r.chains_checked} chains, ${r.rows_checked} rows, ${r.checkpoints_checked} signed checkpoints verified\n`);

@@ -1,6 +1,10 @@
+import type { Metadata } from '@grpc/grpc-js';
 import { Controller, Inject } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
 import { decodeInput } from '@soma/service-runtime';
+import { AUDIT_AUTH } from '../../audit.tokens.js';
+import { authorizeGlobal, authorizeTenantRead, type AuditCaller } from '../../domain/access.js';
+import type { AuditAuthenticator } from '../../infra/export-auth.js';
 import { AuditQueries, type AuditRecordView } from '../../domain/audit-query.js';
 import type { VerifyResult } from '../../domain/verify-chain.js';
 import { EventFilterDto, RangeDto, queryInputOf, rangeOf, withoutDefaults } from './audit.dto.js';
@@ -49,29 +53,49 @@ export function verifyToWire(v: VerifyResult): Record<string, unknown> {
   };
 }
 
-/** soma.audit.v1.AuditService: decode → validate → one domain call → map. */
+function first(md: Metadata | undefined, key: string): string | undefined {
+  const v = md?.get(key)[0];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** soma.audit.v1.AuditService: authenticate → decode → authorise → one domain call → map. */
 @Controller()
 export class AuditGrpcController {
-  constructor(@Inject(AuditQueries) private readonly queries: AuditQueries) {}
+  constructor(
+    @Inject(AuditQueries) private readonly queries: AuditQueries,
+    @Inject(AUDIT_AUTH) private readonly auth: AuditAuthenticator,
+  ) {}
+
+  private caller(md: Metadata | undefined): Promise<AuditCaller> {
+    return this.auth.authenticate(first(md, 'authorization'));
+  }
 
   private filterOf(req: FilterWire): EventFilterDto {
     return decodeInput(EventFilterDto, { ...withoutDefaults(req.filter), ...withoutDefaults({ page_size: req.page_size, page_token: req.page_token }) });
   }
 
   @GrpcMethod('AuditService', 'QueryEvents')
-  async queryEvents(req: FilterWire): Promise<Record<string, unknown>> {
-    const result = await this.queries.query(queryInputOf(this.filterOf(req)));
+  async queryEvents(req: FilterWire, md: Metadata): Promise<Record<string, unknown>> {
+    const caller = await this.caller(md);
+    const dto = this.filterOf(req);
+    dto.tenant = authorizeTenantRead(caller, 'audit:read', dto.tenant);
+    const result = await this.queries.query(queryInputOf(dto));
     return { records: result.records.map(recordToWire), next_page_token: result.next_page_token };
   }
 
   @GrpcMethod('AuditService', 'CountEvents')
-  async countEvents(req: FilterWire): Promise<Record<string, unknown>> {
-    return { count: String(await this.queries.count(queryInputOf(this.filterOf({ filter: req.filter })))) };
+  async countEvents(req: FilterWire, md: Metadata): Promise<Record<string, unknown>> {
+    const caller = await this.caller(md);
+    const dto = this.filterOf({ filter: req.filter });
+    dto.tenant = authorizeTenantRead(caller, 'audit:read', dto.tenant);
+    return { count: String(await this.queries.count(queryInputOf(dto))) };
   }
 
   @GrpcMethod('AuditService', 'VerifyChain')
-  async verifyChain(req: Record<string, unknown>): Promise<Record<string, unknown>> {
+  async verifyChain(req: Record<string, unknown>, md: Metadata): Promise<Record<string, unknown>> {
+    const caller = await this.caller(md);
     const dto = decodeInput(RangeDto, withoutDefaults(req));
+    authorizeGlobal(caller, 'audit:verify');
     return verifyToWire(await this.queries.verify(rangeOf(dto)));
   }
 }

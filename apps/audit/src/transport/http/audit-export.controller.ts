@@ -1,13 +1,14 @@
 import { Controller, Get, Headers, Inject, Query, Res } from '@nestjs/common';
 import { decodeInput } from '@soma/service-runtime';
 import { IsISO8601, IsOptional, IsString, Length } from 'class-validator';
+import { AUDIT_AUTH } from '../../audit.tokens.js';
+import { authorizeTenantRead } from '../../domain/access.js';
 import { toView } from '../../domain/audit-query.js';
 import { AuditError, AuditErrorCode } from '../../domain/audit.errors.js';
 import type { AuditLogReader, PageCursor } from '../../domain/ports.js';
-import type { ExportAuthenticator } from '../../infra/export-auth.js';
+import type { AuditAuthenticator } from '../../infra/export-auth.js';
 
 export const AUDIT_READER = Symbol('audit:reader');
-export const EXPORT_AUTH = Symbol('audit:export-auth');
 
 class ExportQueryDto {
   @IsISO8601({ strict: true })
@@ -37,21 +38,17 @@ const PAGE = 1000;
 export class AuditExportController {
   constructor(
     @Inject(AUDIT_READER) private readonly reader: AuditLogReader,
-    @Inject(EXPORT_AUTH) private readonly auth: ExportAuthenticator,
+    @Inject(AUDIT_AUTH) private readonly auth: AuditAuthenticator,
   ) {}
 
   @Get('export')
   async export(@Headers('authorization') authorization: string | undefined, @Query() query: Record<string, unknown>, @Res() res: StreamingResponse): Promise<void> {
-    const grant = await this.auth.authenticate(authorization);
+    const caller = await this.auth.authenticate(authorization);
     const dto = decodeInput(ExportQueryDto, query);
     const from = new Date(dto.from);
     const to = new Date(dto.to);
     if (from > to) throw new AuditError(AuditErrorCode.InvalidQuery, 'from must not be after to');
-    let tenant = dto.tenant;
-    if (grant.tenant !== '*') {
-      if (tenant !== undefined && tenant !== grant.tenant) throw new AuditError(AuditErrorCode.PermissionDenied, 'the credential may only export its own tenant');
-      tenant = grant.tenant;
-    }
+    const tenant = authorizeTenantRead(caller, 'audit:export', dto.tenant);
     // The first page is read before any byte is sent, so a database failure is still a proper error status.
     let page = await this.reader.exportRange(from, to, tenant, null, PAGE);
     res.status(200);
