@@ -9,6 +9,7 @@ import helmet from 'helmet';
 import { GrpcServices, protoPath, protoRoot, type SomaServiceName } from '@soma/contracts';
 import { createLogger, createMetricsRegistry, initTracing, ReadinessRegistry, type Logger, type Registry } from '@soma/observability';
 import { SomaExceptionFilter, type GrpcStatusMapper, type HttpStatusMapper } from './error-filters.js';
+import { malformedMessageInterceptor, tolerantDeserializers } from './grpc-interceptors.js';
 import { HealthController } from './health.controller.js';
 import { serviceInfoController } from './service-info.controller.js';
 import { NestPinoLogger } from './nest-logger.js';
@@ -100,9 +101,13 @@ export async function listenService(options: ServiceListenOptions): Promise<Runn
       protoPath: protoPath(runtime.service),
       loader: { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [protoRoot()] },
       maxReceiveMessageLength: 4 * 1024 * 1024,
+      // Passed through to the grpc-js Server: undecodable request messages become INVALID_ARGUMENT, not INTERNAL
+      // (with tolerantDeserializers below).
+      channelOptions: { interceptors: [malformedMessageInterceptor] } as NonNullable<GrpcOptions['options']['channelOptions']>,
       ...(options.tls ? { credentials: grpcServerCredentials(options.tls) } : {}),
       gracefulShutdown: true,
       onLoadPackageDefinition: (pkg: unknown, server: unknown) => {
+        tolerantDeserializers(pkg as Record<string, unknown>);
         grpcHealth.addToServer(server as Parameters<HealthImplementation['addToServer']>[0]);
         new ReflectionService(pkg as ConstructorParameters<typeof ReflectionService>[0]).addToServer(server as Parameters<ReflectionService['addToServer']>[0]);
       },
