@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import type { SecurityEventType } from '@soma/contracts';
+import { AuthError, AuthErrorCode } from './auth.errors.js';
 import type { Clock, SecurityEventSink } from './ports.js';
 
 export interface RequestContext {
@@ -8,6 +9,8 @@ export interface RequestContext {
 }
 
 const UNKNOWN_TENANT = 'unknown';
+
+type EmitInput = { tenant?: string; action: string; resource?: string; outcome: 'success' | 'failure' | 'denied' | 'error'; reason?: string | null; actor?: string | null; ctx?: RequestContext; details?: Record<string, unknown> };
 
 /** Caller-supplied addresses (Authenticate's ip_address) that are not an IP are recorded as unknown, not refused. */
 function ipOrNull(ip: string | null | undefined): string | null {
@@ -33,7 +36,17 @@ export class AuthEvents {
     private readonly successWindowMs: number,
   ) {}
 
-  emit(type: SecurityEventType, input: { tenant?: string; action: string; resource?: string; outcome: 'success' | 'failure' | 'denied' | 'error'; reason?: string | null; actor?: string | null; ctx?: RequestContext; details?: Record<string, unknown> }): void {
+  emit(type: SecurityEventType, input: EmitInput): void {
+    try {
+      this.publish(type, input);
+    } catch (e) {
+      // Buffer at its bound: refuse the action rather than perform it unaudited (fail closed).
+      if ((e as Error)?.name === 'EventBufferFullError') throw new AuthError(AuthErrorCode.Unavailable, 'security event buffer full', { type });
+      throw e;
+    }
+  }
+
+  private publish(type: SecurityEventType, input: EmitInput): void {
     this.sink.publish({
       type,
       tenant: input.tenant || UNKNOWN_TENANT,
@@ -51,12 +64,13 @@ export class AuthEvents {
     const key = `${p.method}:${p.credential_id}`;
     const last = this.successSeen.get(key);
     if (last !== undefined && now - last < this.successWindowMs) return;
-    if (this.successSeen.size > 100_000) this.successSeen.clear();
-    this.successSeen.set(key, now);
     this.emit('authentication_succeeded', {
       tenant: p.tenant, action: 'authenticate', resource: `${p.method}:${p.credential_id}`, outcome: 'success', actor: p.sub, ctx,
       details: { method: p.method, credential_id: p.credential_id, sampled: this.successWindowMs > 0, window_seconds: this.successWindowMs / 1000 },
     });
+    // Only once the event is buffered: a refused event must not open a window of unaudited successes.
+    if (this.successSeen.size > 100_000) this.successSeen.clear();
+    this.successSeen.set(key, now);
   }
 
   failed(reason: string, input: { tenant?: string; method: string; credential_id?: string; sub?: string }, ctx?: RequestContext): void {
@@ -67,11 +81,11 @@ export class AuthEvents {
       seen.suppressed++;
       return;
     }
-    if (this.failureSeen.size > 100_000) this.failureSeen.clear();
-    this.failureSeen.set(key, { at: now, suppressed: 0 });
     this.emit('authentication_failed', {
       tenant: input.tenant, action: 'authenticate', resource: input.credential_id ? `${input.method}:${input.credential_id}` : input.method, outcome: 'failure', reason,
       actor: input.sub ?? null, ctx, details: { method: input.method, ...(input.credential_id ? { credential_id: input.credential_id } : {}), suppressed_before: seen?.suppressed ?? 0 },
     });
+    if (this.failureSeen.size > 100_000) this.failureSeen.clear();
+    this.failureSeen.set(key, { at: now, suppressed: 0 });
   }
 }
