@@ -45,11 +45,11 @@ export class AuditConfig extends PostgresConfig {
   @IsInt() @Min(50) @Max(60_000)
   AUDIT_SIEM_DRAIN_INTERVAL_MS: number = 1_000;
 
-  /** Bearer key for the NDJSON export when no auth service is configured (full access; ADR 0404). */
+  /** Static bearer key: NDJSON export and VerifyChain of every tenant, no queries (ADR 0405). */
   @Secret({ minBytes: 32, required: false }) @IsOptional() @IsString()
   AUDIT_EXPORT_API_KEY?: string = undefined;
 
-  /** When set, export callers are authenticated by the auth service (scope audit:export). */
+  /** When set, API callers are authenticated by the auth service (JWT or API key; scopes audit:read/verify/export/admin). */
   @IsOptional() @IsString()
   AUTH_GRPC_ADDRESS?: string = undefined;
 }

@@ -1,7 +1,7 @@
 import { AuditError, AuditErrorCode } from './audit.errors.js';
 
 /**
- * Who may read the audit log (ADR 0403). Every API call is authenticated first (no credential or a
+ * Who may read the audit log (ADR 0405). Every API call is authenticated first (no credential or a
  * refused one → UNAUTHENTICATED), then authorised here (→ PERMISSION_DENIED):
  * - `audit:read`   QueryEvents, CountEvents — own tenant only unless the principal's tenant is `*`;
  * - `audit:export` the NDJSON export — same tenant rule;
