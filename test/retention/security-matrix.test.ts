@@ -137,26 +137,29 @@ describe('retention gRPC security matrix', () => {
     expect(r.details).toMatch(/^PERMISSION_DENIED: caller may not perform this operation \(request_id=[0-9a-f-]{36}\)$/);
   });
 
-  it('refused calls changed nothing: no rows deleted, no consent recorded; authenticated refusals were audited as denied', async () => {
+  it('refused calls changed nothing: no rows deleted, no consent recorded; authenticated refusals of changes and exports were audited as denied', async () => {
     expect(await count('SELECT count(*) AS n FROM sessions WHERE tenant = $1 AND user_id = $2', [T, VICTIM])).toBe(3);
     expect(await count('SELECT count(*) AS n FROM messages WHERE tenant = $1 AND user_id = $2', [T, VICTIM])).toBe(4);
     expect(await count(`SELECT count(*) AS n FROM messages WHERE content = 'old'`)).toBe(6); // RunPolicy (dry_run false) was refused
     expect(await count('SELECT count(*) AS n FROM consent_records')).toBe(0);
-    // wrong tenant, missing permission and the plain user, for export, erase and consent writes: 3 × 3.
+    // Wrong tenant, missing permission and the plain user, for export, erase, consent writes and policy runs: 3 × 4.
     const denied = await waitFor(
       () => {
         const d = events.messages.filter((m) => m.json?.['outcome'] === 'denied' && m.json?.['service'] === 'retention');
-        return d.length >= 9 ? d : undefined;
+        return d.length >= 12 ? d : undefined;
       },
       { what: 'denied events' },
     );
-    expect(denied.map((m) => m.json!['type']).sort()).toEqual([...Array(3).fill('consent_changed'), ...Array(3).fill('data_erased'), ...Array(3).fill('data_exported')]);
+    expect(denied.map((m) => m.json!['type']).sort()).toEqual(['consent_changed', 'data_erased', 'data_exported', 'retention_run'].flatMap((t) => [t, t, t]));
     for (const m of denied) {
-      expect(m.json).toMatchObject({ tenant: T, reason: 'permission_denied', actor: { user_id: null } });
+      expect(m.json).toMatchObject({ reason: 'permission_denied', actor: { user_id: null } });
       expect(m.value!.toString('utf8')).not.toContain(VICTIM);
     }
+    // GDPR refusals are filed under the targeted tenant, refused policy runs under the caller's.
+    expect(denied.filter((m) => m.json!['type'] !== 'retention_run').every((m) => m.json!['tenant'] === T)).toBe(true);
+    expect(denied.filter((m) => m.json!['type'] === 'retention_run').map((m) => m.json!['tenant']).sort()).toEqual(['*', T, T2].sort());
     expect(denied.map((m) => (m.json!['details'] as Record<string, unknown>)['requested_by']).sort()).toEqual(
-      [...Array(3).fill('*/ops'), ...Array(3).fill(`${T}/colleague-${run}`), ...Array(3).fill(`${T2}/dpo`)].sort(),
+      ['*/ops', `${T}/colleague-${run}`, `${T2}/dpo`].flatMap((r) => [r, r, r, r]).sort(),
     );
     // Refusals never reach the tables; the unauthenticated ones left no trace of their credentials anywhere.
     const all = events.messages.map((m) => m.value!.toString('utf8')).join('\n');

@@ -105,6 +105,24 @@ describe('RetentionRunner', () => {
     expect(store.rows).toHaveLength(45);
   });
 
+  it('runAs: only a * principal with retention:admin; a refusal deletes nothing and is audited as denied', async () => {
+    const { runner, store, events } = setup(rows);
+    for (const caller of [
+      { sub: 'ops', tenant: 'acme', scopes: ['retention:admin'], credentialId: 'k1' },
+      { sub: 'dpo', tenant: '*', scopes: ['gdpr:erase'], credentialId: 'k2' },
+    ]) {
+      await expect(runner.runAs(caller, 'sessions', { dryRun: false, trigger: 'api' })).rejects.toMatchObject({ code: 'PERMISSION_DENIED' });
+    }
+    expect(store.rows).toHaveLength(55);
+    expect(events.published.map((e) => [e.type, e.tenant, e.outcome, e.reason, e.details['requested_by']])).toEqual([
+      ['retention_run', 'acme', 'denied', 'permission_denied', 'acme/ops'],
+      ['retention_run', '*', 'denied', 'permission_denied', '*/dpo'],
+    ]);
+    const [r] = await runner.runAs({ sub: 'ops', tenant: '*', scopes: ['retention:admin'], credentialId: 'k3' }, 'sessions', { dryRun: false, trigger: 'api' });
+    expect(r).toMatchObject({ outcome: 'success', rowsDeleted: 35 });
+    expect(events.published[2]?.details['requested_by']).toBe('*/ops');
+  });
+
   it('skips a policy whose lock another run holds', async () => {
     const { runner, store } = setup(rows);
     store.locked.add('sessions');

@@ -1,6 +1,7 @@
+import { authorizeGlobal } from './access.js';
 import { cutoffOf, type RetentionPolicy } from './policy.js';
 import { RetentionError, RetentionErrorCode } from './retention.errors.js';
-import type { Clock, RetentionEvents, RetentionMetrics, RetentionStore } from './ports.js';
+import type { Caller, Clock, RetentionEvents, RetentionMetrics, RetentionStore } from './ports.js';
 
 export type RunOutcome = 'success' | 'partial' | 'skipped' | 'error';
 
@@ -72,6 +73,33 @@ export class RetentionRunner {
     const found = this.policies.find((p) => p.name === name);
     if (!found) throw new RetentionError(RetentionErrorCode.UnknownPolicy, 'no such retention policy', { policy: name });
     return found;
+  }
+
+  /**
+   * `RunPolicy` on behalf of a caller: only a `*` principal with retention:admin. A refused attempt to run
+   * deletions is itself a security event (`retention_run`, outcome `denied`, in the caller's tenant).
+   */
+  async runAs(caller: Caller, name: string | undefined, options: Omit<RunOptions, 'requestedBy'>): Promise<PolicyRunResult[]> {
+    try {
+      authorizeGlobal(caller, 'retention:admin');
+    } catch (e) {
+      try {
+        this.events.publish({
+          type: 'retention_run',
+          tenant: caller.tenant,
+          action: options.dryRun ? 'retention_dry_run' : 'retention_run',
+          resource: name ? `policy:${name}` : 'policy:*',
+          outcome: 'denied',
+          reason: 'permission_denied',
+          actor: { user_id: null },
+          details: { requested_by: `${caller.tenant}/${caller.sub}`, policy: name ?? null, dry_run: options.dryRun, trigger: options.trigger },
+        });
+      } catch {
+        // the refusal stands either way
+      }
+      throw e;
+    }
+    return this.run(name, { ...options, requestedBy: `${caller.tenant}/${caller.sub}` });
   }
 
   /** One policy by name, or every policy in configured order (a failing one does not stop the others). */

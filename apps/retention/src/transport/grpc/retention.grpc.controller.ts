@@ -89,8 +89,7 @@ export class RetentionGrpcController {
   async runPolicy(data: unknown, md: Metadata): Promise<unknown> {
     const { caller } = await this.caller(md);
     const req = decodeInput(RunPolicyDto, data);
-    authorizeGlobal(caller, 'retention:admin');
-    const results = await this.runner.run(req.policy || undefined, { dryRun: req.dry_run, trigger: 'api', requestedBy: `${caller.tenant}/${caller.sub}` });
+    const results = await this.runner.runAs(caller, req.policy || undefined, { dryRun: req.dry_run, trigger: 'api' });
     return { results: results.map(resultWire) };
   }
 
