@@ -1,15 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { infra, OPA_URL } from '../support/infra.js';
 import { waitFor } from '../support/wait.js';
-import { startAuthz, uniqueTenant, type RunningAuthz } from './helpers.js';
+import { holdFaultLock, startAuthz, uniqueTenant, type RunningAuthz } from './helpers.js';
 
 /**
- * Stops the shared OPA server: run this file under the fault lock,
- *   flock /tmp/soma-infra-fault.lock npx vitest run --project integration test/authz/opa-outage.test.ts
- * OPA is always started again in afterAll.
+ * Stops the shared OPA server. The stop/start window is held under the fault lock
+ * (/tmp/soma-infra-fault.lock, taken by the test itself: do not wrap the run in flock too),
+ * and OPA is always started again in afterAll.
  */
 describe('authz fails closed while the OPA server is down', () => {
   let authz: RunningAuthz;
+  let lock: { release(): Promise<void> } | undefined;
   const tenant = uniqueTenant('outage');
 
   beforeAll(async () => {
@@ -18,8 +19,12 @@ describe('authz fails closed while the OPA server is down', () => {
   });
 
   afterAll(async () => {
-    await infra('up', 'opa');
-    await authz?.stop();
+    try {
+      if (lock) await infra('up', 'opa');
+    } finally {
+      await lock?.release();
+      await authz?.stop();
+    }
   });
 
   it('denies with policy_unavailable (cached grants included), reports not ready, and recovers when OPA is back', async () => {
@@ -27,6 +32,7 @@ describe('authz fails closed while the OPA server is down', () => {
     expect((await authz.client.checkTool('web_search', p)).allowed).toBe(true);
     expect(await authz.client.checkTool('web_search', p)).toMatchObject({ allowed: true, cached: true });
 
+    lock = await holdFaultLock();
     await infra('down', 'opa');
     await waitFor(async () => ((await (await fetch(`${authz.httpUrl}/v1/policies`)).json()) as { engine_reachable: boolean }).engine_reachable === false, { what: 'outage noticed' });
 
@@ -44,5 +50,5 @@ describe('authz fails closed while the OPA server is down', () => {
     }, { what: 'decisions after OPA restart', timeoutMs: 60_000 });
     expect(back.reason).toBe('allowed');
     expect((await authz.client.checkTool('code_execution', { sub: 'u3', tenant })).reason).toBe('policy_violation');
-  });
+  }, 660_000); // waiting for the shared fault lock may take a while
 });

@@ -100,6 +100,17 @@ describe('authz relationships against the real OpenFGA server', () => {
     expect(r.truncated).toBe(false);
   });
 
+  it('ListObjects reports a result cut at OpenFGA\'s cap (1000) as truncated', async () => {
+    const many = `user:many-${run}`;
+    const all = Array.from({ length: 1005 }, (_, i) => ({ user: many, relation: 'viewer', object: `session:m${i}-${run}` }));
+    for (let i = 0; i < all.length; i += 100) await direct.writeTuples(all.slice(i, i + 100));
+    const r = await authz.client.listObjects(many, 'viewer', 'session', { tenant, consistencyToken: 'ct1.0.abcdefgh' });
+    expect(r.objects.length).toBe(1000);
+    expect(r.truncated).toBe(true);
+    const few = await authz.client.listObjects(beth, 'viewer', 'session', { tenant });
+    expect(few.truncated).toBe(false);
+  });
+
   it('drops a cached answer when the change feed reports a write made elsewhere', async () => {
     const t = { user: beth, relation: 'viewer', object: `session:feed-${run}` };
     expect((await authz.client.check(t, { tenant })).allowed).toBe(false);

@@ -153,3 +153,9 @@ describe('authz against an OPA that does not answer in time', () => {
     }
   });
 });
+
+describe('authz configuration', () => {
+  it('refuses to start with OpenFGA enabled and no store id, naming the variable', async () => {
+    await expect(startAuthz({ OPENFGA_ENABLED: 'true', OPENFGA_STORE_ID: '' })).rejects.toThrow(/OPENFGA_STORE_ID/);
+  });
+});

@@ -87,14 +87,20 @@ export async function startCredentialSource(): Promise<CredentialSource> {
   };
 }
 
-/** authz in-process, evaluating infra/policy on the real OPA server. */
-export async function startAuthz(): Promise<{ address: string; service: StartedService<unknown> }> {
+/**
+ * authz in-process, evaluating infra/policy on the real OPA server. With `authAddress`, authz authenticates its
+ * callers (AUTHZ_CALLER_AUTH=required) with that auth instance: secrets then needs AUTHZ_CREDENTIAL.
+ */
+export async function startAuthz(opts: { authAddress?: string } = {}): Promise<{ address: string; service: StartedService<unknown> }> {
   const [grpcPort, httpPort] = [await freePort(), await freePort()];
   const service = await startSomaService(authzService, {
     ...process.env,
     AUTHZ_GRPC_PORT: String(grpcPort),
     AUTHZ_HTTP_PORT: String(httpPort),
     AUTHZ_DECISION_CACHE_TTL_MS: '0',
+    // Generous: these tests are about access rules, not OPA latency; a loaded machine must not turn a grant into policy_unavailable.
+    OPA_TIMEOUT_MS: '5000',
+    ...(opts.authAddress ? { AUTHZ_CALLER_AUTH: 'required', AUTH_GRPC_ADDRESS: opts.authAddress } : { AUTHZ_CALLER_AUTH: 'off' }),
     EVENT_BUFFER_PATH: join(tmp, `authz-${grpcPort}.sqlite`),
     LOG_LEVEL: 'silent',
     OTEL_ENABLED: 'false',
@@ -110,7 +116,7 @@ export interface SecretsInstance {
 }
 
 /** The secrets service in-process with the given keys (newest first) and store prefix. */
-export async function startSecrets(opts: { keys: string[]; prefix: string; authAddress: string; authzAddress: string; env?: Record<string, string> }): Promise<SecretsInstance> {
+export async function startSecrets(opts: { keys: string[]; prefix: string; authAddress: string; authzAddress: string; tenants: string[]; env?: Record<string, string> }): Promise<SecretsInstance> {
   const [grpcPort, httpPort] = [await freePort(), await freePort()];
   const service = await startSomaService(secretsService, {
     ...process.env,
@@ -118,8 +124,10 @@ export async function startSecrets(opts: { keys: string[]; prefix: string; authA
     SECRETS_HTTP_PORT: String(httpPort),
     FERNET_KEY: opts.keys.join(','),
     SECRETS_KEY_PREFIX: opts.prefix,
+    SECRETS_TENANTS: opts.tenants.join(','),
     AUTH_GRPC_ADDRESS: opts.authAddress,
     AUTHZ_GRPC_ADDRESS: opts.authzAddress,
+    SECRETS_ACCESS_CHECK_TIMEOUT_MS: '10000',
     EVENT_BUFFER_PATH: join(tmp, `secrets-${grpcPort}.sqlite`),
     LOG_LEVEL: 'silent',
     OTEL_ENABLED: 'false',

@@ -45,7 +45,7 @@ afterAll(async () => {
 });
 
 async function instance(keys: string[]): Promise<SecretsInstance> {
-  const s = await startSecrets({ keys, prefix, authAddress: creds.address, authzAddress: authz.address });
+  const s = await startSecrets({ keys, prefix, authAddress: creds.address, authzAddress: authz.address, tenants: [tenant] });
   instances.push(s);
   return s;
 }

@@ -73,6 +73,7 @@ beforeAll(async () => {
       SECRETS_GRPC_PORT: String(grpcPort),
       SECRETS_HTTP_PORT: String(httpPort),
       SECRETS_KEY_PREFIX: prefix,
+      SECRETS_TENANTS: tenant,
       AUTH_GRPC_ADDRESS: creds.address,
       AUTHZ_GRPC_ADDRESS: authz.address,
       EVENT_BUFFER_PATH: join(tmp, `logs-${run}.sqlite`),

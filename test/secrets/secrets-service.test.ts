@@ -58,6 +58,7 @@ beforeAll(async () => {
     prefix,
     authAddress: creds.address,
     authzAddress: authz.address,
+    tenants: [tenant],
     env: { VAULT_ENABLED: 'true', VAULT_ADDR: `http://127.0.0.1:${vaultPort}`, VAULT_TOKEN, SECRETS_FILE_REFERENCE_DIRS: fileDir },
   });
   redis = new Redis(REDIS_URL);
@@ -146,7 +147,7 @@ describe('secrets service over gRPC (real Redis, OPA, Kafka; authz in-process)',
   });
 
   it('fails closed when authz is unreachable', async () => {
-    const isolated = await startSecrets({ keys: [key], prefix, authAddress: creds.address, authzAddress: '127.0.0.1:1', env: { SECRETS_ACCESS_CHECK_TIMEOUT_MS: '500' } });
+    const isolated = await startSecrets({ keys: [key], prefix, authAddress: creds.address, authzAddress: '127.0.0.1:1', tenants: [tenant], env: { SECRETS_ACCESS_CHECK_TIMEOUT_MS: '500' } });
     try {
       expect((await isolated.client.failure('GetSecret', { name: 'openai' }, tokens.admin)).code).toBe(status.PERMISSION_DENIED);
     } finally {

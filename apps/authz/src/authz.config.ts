@@ -1,13 +1,40 @@
-import { IsBoolean, IsIn, IsInt, IsNumber, IsString, IsUrl, Matches, Max, Min } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsNotEmpty, IsNumber, IsOptional, IsString, IsUrl, Matches, Max, Min, ValidateIf } from 'class-validator';
 import { CommonConfig, EnvBoolean } from '@soma/config';
 
 /** The authz service's configuration; property names are the environment variable names. */
 export class AuthzConfig extends CommonConfig {
+  /*
+   * loadConfig reads only the properties a fresh instance owns; CommonConfig's optional EVENT_BUFFER_PATH has no
+   * initializer, so it was never read and every instance shared `.local/buffer/authz.sqlite`. Re-declared with an
+   * explicit `undefined` until libs/config reads every declared property (as SecretsConfig does).
+   */
+  @IsOptional() @IsString()
+  override EVENT_BUFFER_PATH?: string = undefined;
+
   @IsInt() @Min(1) @Max(65535)
   AUTHZ_GRPC_PORT: number = 20030;
 
   @IsInt() @Min(1) @Max(65535)
   AUTHZ_HTTP_PORT: number = 20031;
+
+  /**
+   * `required`: every gRPC call and the policy view carry `authorization: Bearer <JWT or API key>`, authenticated
+   * by auth; the caller needs the call's scope (authz:check / authz:write / authz:read, or authz:admin) and the
+   * request's tenant (or tenant `*`). Default: `required` when NODE_ENV=production, else `off`.
+   */
+  @IsOptional() @IsIn(['required', 'off'])
+  AUTHZ_CALLER_AUTH?: 'required' | 'off' = undefined;
+
+  /** auth's gRPC address, for AUTHZ_CALLER_AUTH=required. */
+  @IsString() @Matches(/^[A-Za-z0-9.-]+:\d{1,5}$/)
+  AUTH_GRPC_ADDRESS: string = '127.0.0.1:20020';
+
+  @IsInt() @Min(50) @Max(30_000)
+  AUTH_DEADLINE_MS: number = 1000;
+
+  /** How long an authenticated caller credential is trusted before auth is asked again (bounds revocation delay). */
+  @IsInt() @Min(0) @Max(300_000)
+  AUTHZ_CALLER_CACHE_TTL_MS: number = 5000;
 
   /** `server`: ask the OPA server over HTTP; `wasm`: evaluate the same Rego compiled to WebAssembly in-process. */
   @IsIn(['server', 'wasm'])
@@ -54,6 +81,8 @@ export class AuthzConfig extends CommonConfig {
 
   /** Printed by `npx soma authz openfga init`. Required when OPENFGA_ENABLED=true. */
   @IsString()
+  @ValidateIf((c: AuthzConfig) => c.OPENFGA_ENABLED)
+  @IsNotEmpty({ message: 'OPENFGA_STORE_ID is required when OPENFGA_ENABLED=true (run `npx soma authz openfga init`)' })
   OPENFGA_STORE_ID: string = '';
 
   /** Authorization model id; the store's latest model when empty. */

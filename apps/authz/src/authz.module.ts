@@ -1,9 +1,12 @@
 import { type DynamicModule, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { AuthClient } from '@soma/auth-client';
 import { Counter } from '@soma/observability';
-import { SomaRuntimeModule, type ServiceDependencies } from '@soma/service-runtime';
+import { grpcClientCredentials, SomaRuntimeModule, type ServiceDependencies } from '@soma/service-runtime';
 import type { AuthzConfig } from './authz.config.js';
-import { AUTHZ_DECISIONS, POLICY_WATCHER } from './authz.tokens.js';
+import { AUTHZ_DECISIONS, CALLER_ACCESS, POLICY_WATCHER } from './authz.tokens.js';
 import { AuthzDecisions } from './domain/authz-decisions.js';
+import { CallerAccess } from './domain/caller-access.js';
+import { AuthServiceCallerAuthenticator } from './infra/auth-caller-authenticator.js';
 import type { PolicyEvaluator } from './domain/ports.js';
 import { OpaHttpClient, OpaHttpEvaluator } from './infra/opa-http-evaluator.js';
 import { OpaWasmEvaluator } from './infra/opa-wasm-evaluator.js';
@@ -20,6 +23,7 @@ class AuthzLifecycle implements OnModuleInit, OnApplicationShutdown {
     private readonly watcher: PolicyWatcher,
     private readonly feed: OpenFgaChangeFeed | undefined,
     private readonly opa: OpaHttpClient | undefined,
+    private readonly auth: AuthClient | undefined,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -31,6 +35,7 @@ class AuthzLifecycle implements OnModuleInit, OnApplicationShutdown {
     this.watcher.stop();
     this.feed?.stop();
     this.opa?.close();
+    this.auth?.close();
   }
 }
 
@@ -46,6 +51,15 @@ export class AuthzModule {
     const policyReloads = new Counter({ name: 'soma_authz_policy_changes_total', help: 'Policy set changes seen (reloads and engine outages)', registers });
     const relationInvalidations = new Counter({ name: 'soma_authz_relationship_invalidations_total', help: 'Relationship cache invalidations from the OpenFGA change feed', labelNames: ['why'], registers });
 
+    const callerAuth = c.AUTHZ_CALLER_AUTH ?? (c.NODE_ENV === 'production' ? 'required' : 'off');
+    const auth = callerAuth === 'required' ? new AuthClient({ address: c.AUTH_GRPC_ADDRESS, deadlineMs: c.AUTH_DEADLINE_MS, credentials: grpcClientCredentials(c) }) : undefined;
+    const access = new CallerAccess({
+      mode: callerAuth,
+      authenticator: auth ? new AuthServiceCallerAuthenticator(auth, c.AUTH_DEADLINE_MS) : undefined,
+      cacheTtlMs: c.AUTHZ_CALLER_CACHE_TTL_MS,
+    });
+    if (callerAuth === 'off') log.warn('AUTHZ_CALLER_AUTH=off: callers are not authenticated (set AUTHZ_CALLER_AUTH=required outside development)');
+
     const opa = c.AUTHZ_POLICY_MODE === 'server' ? new OpaHttpClient(c.OPA_URL, c.OPA_TIMEOUT_MS) : undefined;
     const wasm = c.AUTHZ_POLICY_MODE === 'wasm' ? new OpaWasmEvaluator(c.OPA_WASM_PATH) : undefined;
     const evaluator: PolicyEvaluator = opa ? new OpaHttpEvaluator(opa) : wasm!;
@@ -59,9 +73,6 @@ export class AuthzModule {
           listObjectsMaxResults: c.OPENFGA_LIST_OBJECTS_MAX_RESULTS,
         })
       : undefined;
-    if (c.OPENFGA_ENABLED && !c.OPENFGA_STORE_ID) {
-      log.warn('OPENFGA_ENABLED=true but OPENFGA_STORE_ID is empty: relationship checks will deny (run `npx soma authz openfga init`)');
-    }
 
     const authz = new AuthzDecisions({
       policy: evaluator,
@@ -97,7 +108,7 @@ export class AuthzModule {
     );
     runtime.readiness.register('policy-engine', async () => (watcher.healthy ? null : `policy engine (${c.AUTHZ_POLICY_MODE}) not loaded: ${watcher.view().error ?? 'unknown'}`));
 
-    const feed = relationships && c.OPENFGA_STORE_ID
+    const feed = relationships
       ? new OpenFgaChangeFeed(relationships.client, c.OPENFGA_CHANGES_POLL_MS, (why, count) => {
           relationInvalidations.inc({ why });
           log.debug({ why, count }, 'relationship cache dropped');
@@ -113,7 +124,8 @@ export class AuthzModule {
       providers: [
         { provide: AUTHZ_DECISIONS, useValue: authz },
         { provide: POLICY_WATCHER, useValue: watcher },
-        { provide: LIFECYCLE, useFactory: () => new AuthzLifecycle(watcher, feed, opa) },
+        { provide: CALLER_ACCESS, useValue: access },
+        { provide: LIFECYCLE, useFactory: () => new AuthzLifecycle(watcher, feed, opa, auth) },
       ],
     };
   }

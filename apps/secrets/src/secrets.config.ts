@@ -77,6 +77,17 @@ export class SecretsConfig extends CommonConfig {
   SECRETS_POLICY_PATH: string = 'secrets_policy/allow';
 
   /** Deadline of each auth / authz call; past it the call is refused (fail closed). */
+  /** The secrets service's own credential for authz (API key or JWT with authz:check, tenant *); needed when authz runs with AUTHZ_CALLER_AUTH=required. */
+  @Secret({ minBytes: 16, required: false }) @IsOptional() @IsString()
+  AUTHZ_CREDENTIAL?: string;
+
+  /**
+   * Tenants whose principals may use the secrets service at all (the platform's credentials are not a tenant's):
+   * a caller of any other tenant is refused before the policy is asked, whatever its scopes.
+   */
+  @IsArray() @EnvList() @IsString({ each: true })
+  SECRETS_TENANTS: string[] = ['*', 'platform'];
+
   @IsInt() @Min(50) @Max(30_000)
   SECRETS_ACCESS_CHECK_TIMEOUT_MS: number = 2000;
 

@@ -41,7 +41,7 @@ export class SecretsModule {
     runtime.readiness.register('redis', async () => ((await redis.ping()) === 'PONG' ? null : 'redis did not answer PING'));
 
     const auth = new AuthClient({ address: c.AUTH_GRPC_ADDRESS, deadlineMs: c.SECRETS_ACCESS_CHECK_TIMEOUT_MS, credentials: grpcClientCredentials(c) });
-    const authz = new AuthzClient({ address: c.AUTHZ_GRPC_ADDRESS, deadlineMs: c.SECRETS_ACCESS_CHECK_TIMEOUT_MS, credentials: grpcClientCredentials(c) });
+    const authz = new AuthzClient({ address: c.AUTHZ_GRPC_ADDRESS, deadlineMs: c.SECRETS_ACCESS_CHECK_TIMEOUT_MS, credentials: grpcClientCredentials(c), ...(c.AUTHZ_CREDENTIAL ? { credential: c.AUTHZ_CREDENTIAL } : {}) });
     const sink: SecurityEvents = { publish: (e) => events.publish(e), readiness: () => events.readiness() };
 
     const manager = new SecretsManager({
@@ -52,6 +52,7 @@ export class SecretsModule {
       references: new ConfigReferenceResolver({ vaultEnabled: c.VAULT_ENABLED, vaultAddr: c.VAULT_ADDR, vaultToken: c.VAULT_TOKEN, fileDirs: c.SECRETS_FILE_REFERENCE_DIRS }),
       events: sink,
       clock: { now: () => new Date() },
+      tenants: c.SECRETS_TENANTS,
     });
 
     const close = async () => {

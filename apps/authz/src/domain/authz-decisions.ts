@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { newDecisionId } from './decision-id.js';
 import { AuthzError, AuthzErrorCode } from './authz.errors.js';
 import { parseConsistencyToken, mintConsistencyToken } from './consistency-token.js';
@@ -49,10 +50,18 @@ export interface AuthzDecisionsOptions {
   random?: () => number;
 }
 
+/** The end user's address and agent as the calling service saw them. */
+export interface ToolClient {
+  ip_address?: string;
+  user_agent?: string;
+}
+
 /** Who the decision is about, for audit events. */
 interface AuditSubject {
   tenant: string;
   userId: string | null;
+  /** The end user's address and agent, when the caller passed them on (audit only). */
+  client?: ToolClient;
   action: string;
   resource: string;
   details?: Record<string, unknown>;
@@ -99,7 +108,7 @@ export class AuthzDecisions {
   // ---------------------------------------------------------------- policies (OPA)
 
   /** The hot path: a cache hit does no I/O besides the (sync, denial-only by default) audit append. */
-  async checkTool(tool: string, principal: ToolPrincipal): Promise<Decision> {
+  async checkTool(tool: string, principal: ToolPrincipal, client: ToolClient = {}): Promise<Decision> {
     if (!tool || tool.length > 128) throw new AuthzError(AuthzErrorCode.InvalidArgument, 'tool must be 1..128 characters');
     if (!principal.tenant || principal.tenant.length > 128) throw new AuthzError(AuthzErrorCode.InvalidArgument, 'principal.tenant must be 1..128 characters');
     if (principal.sub.length > 256 || principal.persona_id.length > 256) throw new AuthzError(AuthzErrorCode.InvalidArgument, 'principal.sub / persona_id must be at most 256 characters');
@@ -107,6 +116,7 @@ export class AuthzDecisions {
     const subject: AuditSubject = {
       tenant: principal.tenant,
       userId: principal.sub || null,
+      client,
       action: 'check_tool',
       resource: tool,
       details: principal.persona_id ? { persona_id: principal.persona_id } : undefined,
@@ -340,7 +350,12 @@ export class AuthzDecisions {
       resource: s.resource,
       outcome: d.allowed ? 'success' : 'denied',
       reason: d.reason,
-      actor: { user_id: s.userId },
+      actor: {
+        user_id: s.userId,
+        // Not an address: dropped rather than letting the event fail validation downstream.
+        ip_address: s.client?.ip_address && isIP(s.client.ip_address) ? s.client.ip_address : null,
+        user_agent: s.client?.user_agent ? s.client.user_agent.slice(0, 1024) : null,
+      },
       details: { decision_id: d.decision_id, cached: d.cached, ...s.details },
     });
   }

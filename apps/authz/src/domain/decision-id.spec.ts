@@ -14,8 +14,8 @@ describe('newDecisionId', () => {
   it('is unique and ordered across many ids in the same millisecond', () => {
     const ids = Array.from({ length: 20_000 }, () => newDecisionId());
     expect(new Set(ids).size).toBe(ids.length);
-    for (const id of ids) expect(id).toMatch(V7);
-    const sorted = [...ids].sort();
-    expect(sorted).toEqual(ids);
+    // One assertion each over the whole list: 20,000 expect() calls are slow on a loaded machine.
+    expect(ids.filter((id) => !V7.test(id))).toEqual([]);
+    expect(ids.filter((id, i) => i > 0 && id <= ids[i - 1]!)).toEqual([]);
   });
 });

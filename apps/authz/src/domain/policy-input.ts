@@ -9,6 +9,8 @@ export function normalizePolicyPath(path: string): string {
   if (path.length > 256 || parts.length === 0 || !parts.every((p) => SEGMENT.test(p))) {
     throw new AuthzError(AuthzErrorCode.InvalidArgument, 'path must be policy path segments (letters, digits, _) separated by / or .');
   }
+  // OPA's own namespace (data.system: authorization, bundle and diagnostics config) is never exposed.
+  if (parts[0] === 'system') throw new AuthzError(AuthzErrorCode.InvalidArgument, 'the system namespace cannot be evaluated');
   return parts.join('/');
 }
 

@@ -53,7 +53,7 @@ export interface AuditSink {
     resource?: string;
     outcome: 'success' | 'failure' | 'denied' | 'error';
     reason?: string | null;
-    actor?: { user_id?: string | null };
+    actor?: { user_id?: string | null; ip_address?: string | null; user_agent?: string | null };
     details?: Record<string, unknown>;
   }): unknown;
 }

@@ -96,9 +96,10 @@ const callers: Record<string, Caller> = {
   'tok-admin': { sub: 'admin-1', tenant: 't1', personaId: '', scopes: ['secrets:admin'], method: 'jwt', credentialId: 'j1' },
   'tok-reader': { sub: 'reader-1', tenant: 't1', personaId: '', scopes: ['secret:read'], method: 'api_key', credentialId: 'k1' },
   'tok-nobody': { sub: 'nobody', tenant: 't1', personaId: '', scopes: [], method: 'jwt', credentialId: 'j2' },
+  'tok-foreign-admin': { sub: 'intruder', tenant: 't2', personaId: '', scopes: ['secrets:admin'], method: 'api_key', credentialId: 'k2' },
 };
 
-function setup(keys: string[] = [Fernet.generateKey()], store = new MemoryStore()) {
+function setup(keys: string[] = [Fernet.generateKey()], store = new MemoryStore(), tenants?: string[]) {
   const events: SecretsEvent[] = [];
   let full = false;
   let policyDown = false;
@@ -135,7 +136,7 @@ function setup(keys: string[] = [Fernet.generateKey()], store = new MemoryStore(
     readiness: () => (full ? 'full' : null),
   };
   const cipher = new Cipher(new MultiFernet(keys));
-  const manager = new SecretsManager({ authenticator, policy, store, cipher, references, events: sink, clock: { now: () => new Date('2026-12-04T10:00:00Z') } });
+  const manager = new SecretsManager({ authenticator, policy, store, cipher, references, events: sink, clock: { now: () => new Date('2026-12-04T10:00:00Z') }, ...(tenants ? { tenants } : {}) });
   return {
     manager, store, events, cipher,
     setFull: (v: boolean) => (full = v),
@@ -242,6 +243,14 @@ describe('SecretsManager: access control fails closed', () => {
     expect(denied.map((e) => [e.actor?.user_id, e.details?.['permission']])).toEqual([
       ['nobody', 'secret:read'], ['reader-1', 'secret:write'], ['reader-1', 'secret:rotate'],
     ]);
+  });
+
+  it('refuses callers of a tenant not allowed to use the service, whatever their scopes, before asking the policy', async () => {
+    const { manager, events } = setup(undefined, undefined, ['t1']);
+    await manager.putSecret(ctx('tok-admin'), { name: 'openai', value: PLAIN, reference: '', expectedVersion: 0 });
+    expect(await codeOf(manager.getSecret(ctx('tok-foreign-admin'), 'openai'))).toBe(SecretsErrorCode.PermissionDenied);
+    expect(await codeOf(manager.listSecrets(ctx('tok-foreign-admin'), '', 10, ''))).toBe(SecretsErrorCode.PermissionDenied);
+    expect(events.filter((e) => e.type === 'secret_access_denied').map((e) => [e.tenant, e.reason])).toEqual([['t2', 'tenant_not_allowed'], ['t2', 'tenant_not_allowed']]);
   });
 
   it('treats an unreachable auth as UNAVAILABLE and an unreachable policy as a denial', async () => {

@@ -46,6 +46,8 @@ export interface SecretsManagerDeps {
   references: ReferenceResolver;
   events: SecurityEvents;
   clock: Clock;
+  /** Tenants whose principals may use the service at all; undefined = any (tests of the domain alone). */
+  tenants?: readonly string[];
 }
 
 /**
@@ -223,6 +225,10 @@ export class SecretsManager {
       this.publish(this.anonymousDenial(ctx, operation, name, unavailable ? 'auth_unavailable' : 'unauthenticated'));
       if (e instanceof SecretsError) throw e;
       throw new SecretsError(SecretsErrorCode.Unavailable, 'the credential could not be verified now');
+    }
+    if (this.deps.tenants && !this.deps.tenants.includes(caller.tenant)) {
+      this.publish(this.event(ctx, caller, 'secret_access_denied', operation, name, 'denied', 'tenant_not_allowed', { permission: action }));
+      throw new SecretsError(SecretsErrorCode.PermissionDenied, 'callers of this tenant may not use the secrets service');
     }
     let decision;
     try {
