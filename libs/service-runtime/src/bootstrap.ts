@@ -11,6 +11,7 @@ import { createLogger, createMetricsRegistry, initTracing, ReadinessRegistry, ty
 import { SomaExceptionFilter, type GrpcStatusMapper, type HttpStatusMapper } from './error-filters.js';
 import { malformedMessageInterceptor, tolerantDeserializers } from './grpc-interceptors.js';
 import { HealthController } from './health.controller.js';
+import { TraceContextInterceptor } from './trace-context.js';
 import { serviceInfoController } from './service-info.controller.js';
 import { NestPinoLogger } from './nest-logger.js';
 import { LOGGER, METRICS, READINESS, SERVICE_NAME } from './tokens.js';
@@ -93,6 +94,8 @@ export async function listenService(options: ServiceListenOptions): Promise<Runn
   app.disable('x-powered-by');
   app.useBodyParser('json', { limit: options.bodyLimit ?? '256kb' });
   app.useGlobalFilters(new SomaExceptionFilter(runtime.logger, options.grpcStatusOf, options.httpStatusOf));
+  // Handlers run in the caller's trace (traceparent), so security events and logs carry its trace_id.
+  app.useGlobalInterceptors(new TraceContextInterceptor());
   const grpcOptions: GrpcOptions = {
     transport: Transport.GRPC,
     options: {
