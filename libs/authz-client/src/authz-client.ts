@@ -23,6 +23,11 @@ export interface AuthzClientOptions {
   credentials?: grpc.ChannelCredentials;
   /** Extra channel options (keepalive etc.). */
   channelOptions?: grpc.ChannelOptions;
+  /**
+   * This service's own credential (JWT or sk-soma-… API key with authz:check / authz:write, tenant `*` to ask about
+   * any tenant), sent as `authorization: Bearer …` on every call; authz requires it when AUTHZ_CALLER_AUTH=required.
+   */
+  credential?: string;
 }
 
 export interface CallOptions {
@@ -32,6 +37,8 @@ export interface CallOptions {
   /** End-user address and agent (checkTool), recorded in the decision's audit event only. */
   ipAddress?: string;
   userAgent?: string;
+  /** Overrides the client's credential for this call. */
+  credential?: string;
 }
 
 /** A failed call (transport or status), with the gRPC code and Soma reason code from the trailers. */
@@ -62,11 +69,13 @@ function serviceConstructor(): grpc.ServiceClientConstructor {
 export class AuthzClient {
   private readonly client: grpc.Client;
   private readonly deadlineMs: number;
+  private readonly credential: string | undefined;
 
   constructor(options: AuthzClientOptions) {
     const Ctor = serviceConstructor();
     this.client = new Ctor(options.address, options.credentials ?? grpc.credentials.createInsecure(), options.channelOptions);
     this.deadlineMs = options.deadlineMs ?? 2000;
+    this.credential = options.credential;
   }
 
   evaluate(path: string, input: Record<string, unknown>, principal?: Principal, opts?: CallOptions): Promise<EvaluateResult> {
@@ -128,6 +137,8 @@ export class AuthzClient {
     const requestId = opts?.requestId ?? randomUUID();
     const md = new grpc.Metadata();
     md.set(REQUEST_ID_KEY, requestId);
+    const credential = opts?.credential ?? this.credential;
+    if (credential) md.set('authorization', `Bearer ${credential}`);
     for (const [k, v] of Object.entries(injectTraceContext({}))) md.set(k, v);
     const deadline = new Date(Date.now() + (opts?.deadlineMs ?? this.deadlineMs));
     const fn = (this.client as unknown as Record<string, Unary>)[method];
