@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command } from 'commander';
 
-/** A command module: `apps/cli/src/commands/<area>.ts` exporting `register(program)`. */
+/** A command module: `apps/cli/src/commands/<area>.ts` exporting `register(program)`, which adds the command `<area>`. */
 export interface CommandModule {
   register(program: Command): void;
 }
@@ -13,7 +13,12 @@ async function main(): Promise<void> {
   const program = new Command('soma').description('Soma security suite operator CLI').showHelpAfterError();
   const commandsDir = join(dirname(fileURLToPath(import.meta.url)), 'commands');
   const files = (await readdir(commandsDir)).filter((f) => /\.(js|ts)$/.test(f) && !/\.(spec|d)\.(js|ts)$/.test(f)).sort();
-  for (const file of files) {
+  // A module is named after its top-level command (`soma api-keys …` lives in api-keys.ts). Loading only the
+  // one asked for keeps each invocation cheap (every module pulls in its own clients); --help and unknown
+  // commands load them all so that commander can list them.
+  const asked = process.argv[2];
+  const only = files.filter((f) => f.replace(/\.(js|ts)$/, '') === asked);
+  for (const file of only.length === 1 ? only : files) {
     const mod = (await import(pathToFileURL(join(commandsDir, file)).href)) as Partial<CommandModule>;
     mod.register?.(program);
   }
