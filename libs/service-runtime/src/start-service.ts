@@ -60,18 +60,26 @@ export async function startSomaService<C extends CommonConfig>(def: SomaServiceD
   const deps: ServiceDependencies<C> = { config, runtime, events };
   const ports = def.ports(config);
   const cors = def.cors?.(config);
-  const server = await listenService({
-    runtime,
-    appModule: def.module(deps) as never,
-    host: config.BIND_HOST,
-    grpcPort: ports.grpc,
-    httpPort: ports.http,
-    grpcStatusOf: def.grpcStatusOf,
-    httpStatusOf: def.httpStatusOf,
-    corsOrigins: cors?.origins,
-    corsAllowCredentials: cors?.allowCredentials,
-    tls,
-  });
+  let server: Awaited<ReturnType<typeof listenService>>;
+  try {
+    server = await listenService({
+      runtime,
+      appModule: def.module(deps) as never,
+      host: config.BIND_HOST,
+      grpcPort: ports.grpc,
+      httpPort: ports.http,
+      grpcStatusOf: def.grpcStatusOf,
+      httpStatusOf: def.httpStatusOf,
+      corsOrigins: cors?.origins,
+      corsAllowCredentials: cors?.allowCredentials,
+      tls,
+    });
+  } catch (error) {
+    // A module that fails to build (bad config it checks itself, a port in use) must not leave the
+    // publisher running: its buffer file holds an exclusive lock that the next start would trip on.
+    await events.stop().catch(() => undefined);
+    throw error;
+  }
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
