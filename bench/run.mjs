@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick] [--only a,b] [--out dir] [--concurrency 50] [--duration s] [--warmup s] [--cpu-prof]
+// npm run bench [-- --quick] [--only a,b] [--out dir] [--concurrency 50] [--duration s] [--warmup s] [--cpu-prof] [--merge]
 // Runs every case (or --only) with its baselines right before/after it on the same machine, and writes
 // <out>/latest.json and <out>/latest.md. Expects the infrastructure up and dist/ built (scripts/bench.sh does both).
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { CORES, ensureDir, log, parseArgs, snapshotDist, tempDir } from './lib/common.mjs';
@@ -10,14 +10,26 @@ import { renderMarkdown, score } from './lib/report.mjs';
 
 const argv = process.argv.slice(2);
 const cpuProf = argv.includes('--cpu-prof');
-const args = parseArgs(argv.filter((a) => a !== '--cpu-prof'));
+// --merge: re-run some cases (e.g. ones a busy machine distorted) into the existing latest.json.
+const merge = argv.includes('--merge');
+const args = parseArgs(argv.filter((a) => a !== '--cpu-prof' && a !== '--merge' && a !== '--render'));
+
+// --render: re-score and re-render <out>/latest.json (after a change of the report), measuring nothing.
+if (argv.includes('--render')) {
+  const file = join(args.out, 'latest.json');
+  const doc = JSON.parse(readFileSync(file, 'utf8'));
+  doc.results = doc.results.map((r) => (r.error ? r : { ...r, ...score(r) }));
+  writeFileSync(file, JSON.stringify(doc, null, 2) + '\n');
+  writeFileSync(join(args.out, 'latest.md'), renderMarkdown(doc));
+  process.exit(0);
+}
 
 const modules = ['auth', 'authz', 'secrets', 'audit', 'retention'];
 const all = {};
 for (const m of modules) Object.assign(all, (await import(`./cases/${m}.mjs`)).cases);
 
 if (args.help) {
-  process.stdout.write(`usage: npm run bench -- [--quick] [--only ${Object.keys(all).join(',')}] [--out dir] [--concurrency n] [--duration s] [--warmup s] [--cpu-prof]\n`);
+  process.stdout.write(`usage: npm run bench -- [--quick] [--only ${Object.keys(all).join(',')}] [--out dir] [--concurrency n] [--duration s] [--warmup s] [--cpu-prof] [--merge]\n`);
   process.exit(0);
 }
 
@@ -35,23 +47,34 @@ const ctx = {
   nodeArgs: (svc, tag = '') => (profDir ? ['--cpu-prof', `--cpu-prof-dir=${join(profDir, `${svc}${tag ? `-${tag}` : ''}`)}`] : []),
 };
 
+const round2 = (x) => Math.round(x * 100) / 100;
 const started = new Date();
 const results = [];
 for (const id of selected) {
   log(`case ${id}`);
   const t0 = Date.now();
+  const load0 = round2(loadavg()[0]);
   try {
     const row = await all[id](ctx);
-    results.push({ ...score(row), load: { before: loadavg()[0] }, seconds: Math.round((Date.now() - t0) / 1000) });
+    results.push({ ...score(row), measuredAt: new Date(t0).toISOString(), loadavg1m: { start: load0, end: round2(loadavg()[0]) }, seconds: Math.round((Date.now() - t0) / 1000) });
   } catch (e) {
     log(`case ${id} failed: ${e.stack ?? e}`);
     results.push({ id, error: String(e?.message ?? e).slice(0, 2000), seconds: Math.round((Date.now() - t0) / 1000) });
   }
 }
 
+let previous = null;
+if (merge && existsSync(join(args.out, 'latest.json'))) previous = JSON.parse(readFileSync(join(args.out, 'latest.json'), 'utf8'));
+if (previous) {
+  const fresh = new Map(results.map((r) => [r.id, { ...r, rerun: true }]));
+  const merged = previous.results.map((r) => fresh.get(r.id) ?? r);
+  for (const r of fresh.values()) if (!previous.results.some((p) => p.id === r.id)) merged.push(r);
+  results.splice(0, results.length, ...merged);
+}
 const doc = {
   schema: 'soma.bench/v1',
-  startedAt: started.toISOString(),
+  startedAt: previous?.startedAt ?? started.toISOString(),
+  ...(previous ? { rerunAt: [...(previous.rerunAt ?? []), started.toISOString()] } : {}),
   finishedAt: new Date().toISOString(),
   mode: args.quick ? 'quick' : 'full',
   settings: { durationS: args.duration, warmupS: args.warmup, concurrency: args.concurrency },

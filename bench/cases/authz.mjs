@@ -4,13 +4,36 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, freePort, startService } from '../lib/common.mjs';
 import { describeRun, ghz, vegeta } from '../lib/load.mjs';
+import { startAuth } from './auth.mjs';
 
 const PROTO = 'soma/authz/v1/authz.proto';
 const OPA_URL = process.env.OPA_URL ?? `http://127.0.0.1:${process.env.OPA_PORT ?? 20009}`;
 const FGA_URL = process.env.OPENFGA_API_URL ?? `http://127.0.0.1:${process.env.OPENFGA_HTTP_PORT ?? 8080}`;
 
+/**
+ * authz as it runs in production (NODE_ENV=production: callers authenticated by auth, AUTHZ_CALLER_AUTH
+ * defaults to required), with its own auth process (a dependency: not pinned) and a caller credential
+ * (JWT, tenant *, authz:check) that the load generator sends as `authorization` metadata.
+ */
 async function startAuthz(ctx, env, tag) {
-  return startService('authz', { AUTHZ_GRPC_PORT: String(await freePort()), AUTHZ_HTTP_PORT: String(await freePort()), AUTHZ_POLICY_MODE: 'server', OPA_URL, AUTHZ_GRANTED_EVENTS: 'none', ...env }, { nodeArgs: ctx.nodeArgs('authz', tag) });
+  const auth = await startAuth('HS256', { ...ctx, pinAuth: false });
+  try {
+    const caller = (await auth.client.call('IssueToken', { tenant: '*', sub: 'bench-service', scopes: ['authz:check'], ttl_seconds: 7200 }, auth.admin)).token;
+    const svc = await startService('authz', { AUTHZ_GRPC_PORT: String(await freePort()), AUTHZ_HTTP_PORT: String(await freePort()), AUTHZ_POLICY_MODE: 'server', OPA_URL, AUTHZ_GRANTED_EVENTS: 'none', AUTH_GRPC_ADDRESS: auth.svc.grpc, ...env }, { nodeArgs: ctx.nodeArgs('authz', tag) });
+    const stop = svc.stop;
+    return Object.assign(svc, {
+      metadata: { authorization: `Bearer ${caller}` },
+      async stop() {
+        await stop();
+        auth.client.close();
+        await auth.svc.stop();
+      },
+    });
+  } catch (e) {
+    auth.client.close();
+    await auth.svc.stop();
+    throw e;
+  }
 }
 
 /** The same input document authz builds (apps/authz/src/domain/policy-input.ts toolInputJson). */
@@ -29,9 +52,9 @@ async function checkTool(ctx, cacheTtlMs) {
   try {
     const opa = await vegeta({ targets: reqs.map((r) => ({ method: 'POST', url: `${OPA_URL}/v1/data/tool_policy/allow`, body: `{"input":${toolInput(r.tool, r.principal)}}` })), concurrency: ctx.concurrency, durationS: ctx.duration, warmupS: ctx.warmup });
     describeRun('OPA direct', opa);
-    const target = await ghz({ address: svc.grpc, proto: PROTO, call: 'soma.authz.v1.AuthzService.CheckTool', data: reqs, concurrency: ctx.concurrency, durationS: ctx.duration, warmupS: ctx.warmup, meterPid: svc.pid });
+    const target = await ghz({ address: svc.grpc, proto: PROTO, call: 'soma.authz.v1.AuthzService.CheckTool', data: reqs, metadata: svc.metadata, concurrency: ctx.concurrency, durationS: ctx.duration, warmupS: ctx.warmup, meterPid: svc.pid });
     describeRun(`CheckTool (cache ${cacheTtlMs} ms)`, target);
-    const empty = await ghz({ address: svc.grpc, proto: PROTO, call: 'soma.authz.v1.AuthzService.GetServiceInfo', data: {}, concurrency: ctx.concurrency, durationS: ctx.duration, warmupS: ctx.warmup, meterPid: svc.pid });
+    const empty = await ghz({ address: svc.grpc, proto: PROTO, call: 'soma.authz.v1.AuthzService.GetServiceInfo', data: {}, metadata: svc.metadata, concurrency: ctx.concurrency, durationS: ctx.duration, warmupS: ctx.warmup, meterPid: svc.pid });
     describeRun('empty call', empty);
     return {
       id: cacheTtlMs ? 'check-tool' : 'check-tool-nocache',
@@ -40,7 +63,7 @@ async function checkTool(ctx, cacheTtlMs) {
       target,
       baselines: { 'opa-direct': opa, 'empty-call': empty },
       notes: [
-        `${reqs.length} distinct (tool, principal) inputs round-robin, allowed and denied mixed; AUTHZ_DECISION_CACHE_TTL_MS=${cacheTtlMs}${cacheTtlMs ? ' (default: repeated inputs are answered from the cache)' : ' (every call goes to OPA)'}; OPA is the shared local server (not pinned)`,
+        `${reqs.length} distinct (tool, principal) inputs round-robin, allowed and denied mixed; AUTHZ_DECISION_CACHE_TTL_MS=${cacheTtlMs}${cacheTtlMs ? ' (default: repeated inputs are answered from the cache)' : ' (every call goes to OPA)'}; OPA is the shared local server (not pinned); callers authenticated through auth (own process, not pinned) as in production`,
       ],
     };
   } finally {
@@ -66,7 +89,7 @@ async function check(ctx) {
   try {
     const direct = await vegeta({ targets: checks.map((t) => ({ method: 'POST', url: `${FGA_URL}/stores/${store.id}/check`, body: JSON.stringify({ tuple_key: t, authorization_model_id: modelId }) })), concurrency: ctx.concurrency, durationS: ctx.duration, warmupS: ctx.warmup });
     describeRun('OpenFGA direct', direct);
-    const target = await ghz({ address: svc.grpc, proto: PROTO, call: 'soma.authz.v1.AuthzService.Check', data: checks.map((tuple) => ({ tuple, tenant: 'bench' })), concurrency: ctx.concurrency, durationS: ctx.duration, warmupS: ctx.warmup, meterPid: svc.pid });
+    const target = await ghz({ address: svc.grpc, proto: PROTO, call: 'soma.authz.v1.AuthzService.Check', data: checks.map((tuple) => ({ tuple, tenant: 'bench' })), metadata: svc.metadata, concurrency: ctx.concurrency, durationS: ctx.duration, warmupS: ctx.warmup, meterPid: svc.pid });
     describeRun('Check', target);
     return {
       id: 'check-openfga',

@@ -13,17 +13,19 @@ async function getSecret(ctx) {
   const auth = await startAuth('HS256', { ...ctx, pinAuth: false });
   const stops = [() => auth.svc.stop()];
   try {
-    const authz = await startService('authz', { AUTHZ_GRPC_PORT: String(await freePort()), AUTHZ_HTTP_PORT: String(await freePort()), OPENFGA_ENABLED: 'false', AUTHZ_GRANTED_EVENTS: 'none' }, { pin: false });
+    const authz = await startService('authz', { AUTHZ_GRPC_PORT: String(await freePort()), AUTHZ_HTTP_PORT: String(await freePort()), OPENFGA_ENABLED: 'false', AUTHZ_GRANTED_EVENTS: 'none', AUTH_GRPC_ADDRESS: auth.svc.grpc }, { pin: false });
+    // secrets' own credential for authz (production: authz authenticates its callers).
+    const authzCredential = (await auth.client.call('IssueToken', { tenant: '*', sub: 'secrets-service', scopes: ['authz:check'], ttl_seconds: 7200 }, auth.admin)).token;
     stops.unshift(() => authz.stop());
     const fernetKey = randomBytes(32).toString('base64url') + '=';
     const prefix = `bench:secrets:${randomUUID().slice(0, 8)}:`;
     const svc = await startService(
       'secrets',
-      { SECRETS_GRPC_PORT: String(await freePort()), SECRETS_HTTP_PORT: String(await freePort()), FERNET_KEY: fernetKey, FERNET_KEY_FILE: null, SECRETS_KEY_PREFIX: prefix, AUTH_GRPC_ADDRESS: auth.svc.grpc, AUTHZ_GRPC_ADDRESS: authz.grpc },
+      { SECRETS_GRPC_PORT: String(await freePort()), SECRETS_HTTP_PORT: String(await freePort()), FERNET_KEY: fernetKey, FERNET_KEY_FILE: null, SECRETS_KEY_PREFIX: prefix, AUTH_GRPC_ADDRESS: auth.svc.grpc, AUTHZ_GRPC_ADDRESS: authz.grpc, AUTHZ_CREDENTIAL: authzCredential },
       { nodeArgs: ctx.nodeArgs('secrets') },
     );
     stops.unshift(() => svc.stop());
-    const issue = async (scopes) => (await auth.client.call('IssueToken', { tenant: 'bench', sub: 'bench-agent', scopes, ttl_seconds: 7200 }, auth.admin)).token;
+    const issue = async (scopes) => (await auth.client.call('IssueToken', { tenant: 'platform', sub: 'bench-agent', scopes, ttl_seconds: 7200 }, auth.admin)).token;
     const writer = await issue(['secret:write']);
     const reader = await issue(['secret:read']);
     const client = grpcClient(svc.grpc, PROTO, 'soma.secrets.v1.SecretsService');
@@ -43,7 +45,7 @@ async function getSecret(ctx) {
       goal: { text: 'throughput ≥ 40% of Redis read + Fernet decrypt in-process', baseline: 'redis-fernet-in-process', min: 0.4 },
       target,
       baselines: { 'redis-fernet-in-process': raw, 'empty-call': empty },
-      notes: [`${names.length} secrets round-robin, one JWT caller with secret:read; auth and authz run as their own processes (default caches), not pinned`],
+      notes: [`${names.length} secrets round-robin, one JWT caller (tenant platform) with secret:read; auth and authz run as their own processes (default caches), not pinned`],
     };
   } finally {
     for (const stop of stops) await stop().catch(() => undefined);
