@@ -62,6 +62,8 @@ export function auditEnv(db: TestDatabase, group: string, ports: { grpc: number;
     AUDIT_GRPC_PORT: String(ports.grpc),
     AUDIT_HTTP_PORT: String(ports.http),
     EVENT_BUFFER_PATH: join(dir, 'buffer.sqlite'),
+    // Also the directory: instances must never share .local/buffer/audit.sqlite (SQLite would be locked).
+    EVENT_BUFFER_DIR: dir,
     AUDIT_KEK: sharedKek,
     AUDIT_CHECKPOINT_KEY_FILE: keyFile,
     AUDIT_CHECKPOINT_INTERVAL_MS: '500',

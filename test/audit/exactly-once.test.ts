@@ -34,7 +34,7 @@ afterAll(async () => {
 });
 
 describe('exactly once under SIGKILL and rebalances (child processes, real Kafka + PostgreSQL)', () => {
-  it(`${TOTAL} events, one instance SIGKILLed mid-stream and restarted → exactly ${TOTAL} rows, chain intact`, async () => {
+  it(`${TOTAL} events, one instance SIGKILLed mid-stream and restarted → exactly ${TOTAL} rows, chain intact`, { timeout: 600_000 }, async () => {
     const group = await freshGroupAtEnd();
     const grpcPort = await freePort();
     const env = auditEnv(db, group, { grpc: grpcPort, http: await freePort() });
@@ -42,7 +42,7 @@ describe('exactly once under SIGKILL and rebalances (child processes, real Kafka
     children.push(first);
     const batches = eventBatch(tenants, TOTAL);
     const sending = Promise.all([...batches].map(([t, values]) => producer.send(t, values, 2000)));
-    await waitFor(async () => (await stored()) >= TOTAL * 0.3, { timeoutMs: 90_000, intervalMs: 50, what: `30% stored (${first.output()})` });
+    await waitFor(async () => (await stored()) >= TOTAL * 0.3, { timeoutMs: 240_000, intervalMs: 50, what: `30% stored (${first.output()})` });
     first.kill('SIGKILL');
     await exited(first);
     const killedAt = await stored();
@@ -50,7 +50,7 @@ describe('exactly once under SIGKILL and rebalances (child processes, real Kafka
     const second = await spawnAudit(env);
     children.push(second);
     await sending;
-    await waitFor(async () => (await stored()) >= TOTAL, { timeoutMs: 110_000, intervalMs: 200, what: `all stored (${second.output()})` });
+    await waitFor(async () => (await stored()) >= TOTAL, { timeoutMs: 400_000, intervalMs: 200, what: `all stored (${second.output()})` });
     expect(await stored()).toBe(TOTAL);
     expect(await distinctStored()).toBe(TOTAL);
     const client = auditClient(`127.0.0.1:${grpcPort}`);
@@ -65,7 +65,7 @@ describe('exactly once under SIGKILL and rebalances (child processes, real Kafka
     await exited(second);
   });
 
-  it('two instances side by side: one joins mid-stream, the other leaves → every event exactly once, chain intact', async () => {
+  it('two instances side by side: one joins mid-stream, the other leaves → every event exactly once, chain intact', { timeout: 600_000 }, async () => {
     const count = Math.max(10_000, Math.floor(TOTAL / 4));
     const prefix2 = `${prefix}-rb`;
     const tenants2 = Array.from({ length: 6 }, (_, i) => `${prefix2}-t${i}`);
@@ -76,15 +76,15 @@ describe('exactly once under SIGKILL and rebalances (child processes, real Kafka
     const a = await spawnAudit(auditEnv(db, group, portsA, { INSTANCE_ID: 'rb-a' }));
     children.push(a);
     const sending = Promise.all([...eventBatch(tenants2, count)].map(([t, values]) => producer.send(t, values, 500)));
-    await waitFor(async () => (await storedHere()) >= count * 0.1, { timeoutMs: 60_000, intervalMs: 50, what: `10% stored (${a.output()})` });
+    await waitFor(async () => (await storedHere()) >= count * 0.1, { timeoutMs: 240_000, intervalMs: 50, what: `10% stored (${a.output()})` });
     const b = await spawnAudit(auditEnv(db, group, portsB, { INSTANCE_ID: 'rb-b' }));
     children.push(b);
-    await waitFor(async () => (await storedHere()) >= count * 0.5, { timeoutMs: 60_000, intervalMs: 50, what: '50% stored' });
+    await waitFor(async () => (await storedHere()) >= count * 0.5, { timeoutMs: 240_000, intervalMs: 50, what: '50% stored' });
     a.kill('SIGTERM'); // leaves the group: its partitions move to b
     await exited(a);
     expect(await storedHere()).toBeLessThan(count);
     await sending;
-    await waitFor(async () => (await storedHere()) >= count, { timeoutMs: 90_000, intervalMs: 200, what: `all stored by the remaining instance (${b.output()})` });
+    await waitFor(async () => (await storedHere()) >= count, { timeoutMs: 400_000, intervalMs: 200, what: `all stored by the remaining instance (${b.output()})` });
     expect(await storedHere()).toBe(count);
     const distinct = Number((await db.pool.query<{ n: string }>('SELECT count(DISTINCT event_id) AS n FROM audit_log WHERE tenant LIKE $1', [`${prefix2}-%`])).rows[0]!.n);
     expect(distinct).toBe(count);
