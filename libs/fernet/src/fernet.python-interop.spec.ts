@@ -36,7 +36,7 @@ function python<T>(request: Record<string, unknown>): T {
 
 const plaintexts = ['', 'hello', 'sk-soma-AbCdEfGh12345678wxyz', 'é∑ unicode ✓', 'x'.repeat(15), 'y'.repeat(16), 'z'.repeat(1000)];
 
-describe('Fernet interop with Python cryptography', () => {
+describe('Fernet interop with Python cryptography', { timeout: 60_000 }, () => {
   it('decrypts in Python what Node encrypted', () => {
     const key = Fernet.generateKey();
     const f = new Fernet(key);

@@ -3,7 +3,8 @@ import { newDecisionId } from './decision-id.js';
 
 const V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
-describe('newDecisionId', () => {
+// Generous: on a loaded machine 20,000 ids plus the checks can pass the 5 s default (not a speed test).
+describe('newDecisionId', { timeout: 30_000 }, () => {
   it('is a UUIDv7 carrying the millisecond timestamp', () => {
     const now = Date.UTC(2026, 11, 4, 10, 0, 0, 123);
     const id = newDecisionId(now + 10_000_000);
