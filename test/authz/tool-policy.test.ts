@@ -41,6 +41,31 @@ describe('authz policies against the real OPA server', () => {
     expect(await authz.client.checkTool('file_delete', { sub: 'u-t', tenant: trusted })).toMatchObject({ allowed: false, reason: 'policy_violation' });
   });
 
+  it('audits grants per AUTHZ_GRANTED_EVENTS: all and sampled (rate 1) emit authorization_granted with the decision_id; sampled at rate 0 emits none', async () => {
+    const byDecision = (id: string) => () => events.messages.map((m) => m.json!).find((e) => (e['details'] as Record<string, unknown>)['decision_id'] === id);
+    for (const [mode, rate, audited] of [['all', '0', true], ['sampled', '1', true], ['sampled', '0', false]] as const) {
+      const other = await startAuthz({ OPA_URL, AUTHZ_GRANTED_EVENTS: mode, AUTHZ_GRANTED_SAMPLE_RATE: rate });
+      try {
+        const g = await other.client.checkTool('web_search', { sub: `granted-${mode}-${rate}`, tenant: acme });
+        expect(g.allowed).toBe(true);
+        await other.service.events.flush();
+        if (audited) {
+          expect(await waitFor(byDecision(g.decision_id), { what: `authorization_granted (${mode} ${rate})` })).toMatchObject({
+            type: 'authorization_granted', tenant: acme, action: 'check_tool', resource: 'web_search', outcome: 'success', reason: 'allowed', actor: { user_id: `granted-${mode}-${rate}` },
+          });
+        } else {
+          // A denial sent after the grant arrives, so the grant would have arrived before it had it been sent.
+          const d = await other.client.checkTool('code_execution', { sub: 'marker', tenant: acme });
+          await other.service.events.flush();
+          await waitFor(byDecision(d.decision_id), { what: 'marker denial' });
+          expect(byDecision(g.decision_id)()).toBeUndefined();
+        }
+      } finally {
+        await other.stop();
+      }
+    }
+  });
+
   it('audits the denial on Kafka with the same decision_id the caller got', async () => {
     const d = await authz.client.checkTool('code_execution', { sub: 'audited-user', tenant: acme, persona_id: 'persona-9' });
     const event = await waitFor(() => events.messages.map((m) => m.json!).find((e) => (e['details'] as Record<string, unknown>)['decision_id'] === d.decision_id), { what: 'authorization_denied event' });
