@@ -63,6 +63,13 @@ export function createPgPool(settings: Partial<PostgresSettings>, options: Creat
 export async function withTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken = false;
+  // pg-pool listens for errors only on idle clients. A server restart while this client is checked out but
+  // between queries (the work awaits something else: CPU work, a Kafka send) emits 'error' on the client;
+  // without a listener that is an uncaught exception and the process dies. The next query rejects instead.
+  const onError = () => {
+    broken = true;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await work(client);
@@ -76,6 +83,7 @@ export async function withTransaction<T>(pool: Pool, work: (client: PoolClient) 
     }
     throw e;
   } finally {
+    client.off('error', onError);
     client.release(broken);
   }
 }
