@@ -17,6 +17,9 @@ class TestConfig extends CommonConfig {
 
   @Secret({ minBytes: 16, required: false }) @IsOptional() @IsString()
   OPTIONAL_SECRET?: string;
+
+  @IsOptional() @IsString()
+  OPTIONAL_PATH?: string;
 }
 
 const STRONG = 'q7Vn2Lr9XeP4sKt8Wm3Yb6Zc1Hd5Jf0G';
@@ -61,6 +64,14 @@ describe('loadConfig', () => {
     expect(cfg.KAFKA_BROKERS).toEqual(['a:1', 'b:2']);
     expect(cfg.LOG_LEVEL).toBe('info');
     expect(Object.isFrozen(cfg)).toBe(true);
+  });
+
+  it('reads optional variables declared without a default', async () => {
+    const set = await loadConfig(TestConfig, { JWT_SECRET: STRONG, OPTIONAL_PATH: '/tmp/x.sqlite', EVENT_BUFFER_PATH: '/tmp/b.sqlite' });
+    expect(set.OPTIONAL_PATH).toBe('/tmp/x.sqlite');
+    expect(set.EVENT_BUFFER_PATH).toBe('/tmp/b.sqlite');
+    const unset = await loadConfig(TestConfig, { JWT_SECRET: STRONG });
+    expect(unset.OPTIONAL_PATH).toBeUndefined();
   });
 
   it('reads X_FILE (Docker secrets) and strips the trailing newline', async () => {

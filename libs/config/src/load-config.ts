@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
-import { validate, type ValidationError } from 'class-validator';
+import { getMetadataStorage, validate, type ValidationError } from 'class-validator';
 import { ConfigError } from './config.errors.js';
 import { SecretResolver, type Env } from './secret-resolver.js';
 import { weakSecretReason } from './secret-strength.js';
@@ -72,7 +72,10 @@ export async function loadConfig<T extends object>(cls: new () => T, env: Env = 
   const raw: Record<string, unknown> = {};
   const defaults = new cls() as Record<string, unknown>;
 
-  for (const key of new Set([...Object.keys(defaults), ...secrets.keys()])) {
+  // Every variable the class declares: those with a default, secrets, and optional ones declared without a
+  // default (`X?: string` is not an own property of an instance, but it carries validation decorators).
+  const declared = getMetadataStorage().getTargetValidationMetadatas(cls, '', true, false).map((m) => m.propertyName);
+  for (const key of new Set([...Object.keys(defaults), ...declared, ...secrets.keys()])) {
     if (secrets.has(key)) continue;
     const value = env[key];
     if (value !== undefined && value !== '') raw[key] = value;
