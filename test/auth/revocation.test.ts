@@ -56,6 +56,9 @@ describe('revocation reaches every instance (two in-process instances sharing Re
     cb = b.client();
     admin = a.client({ adminCredential: await a.adminToken() });
     await waitFor(() => a.runtime.bus.inSync && b.runtime.bus.inSync, { what: 'both instances in sync' });
+    // Open the clients' channels now, so the measured samples below are propagation, not connection set-up.
+    await admin.listSigningKeys();
+    await cb.getServiceInfo();
   });
   afterAll(async () => {
     await a?.stop();
@@ -157,6 +160,8 @@ class CuttableRelay {
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
   private open = true;
+  private paused = false;
+  private held: Array<() => void> = [];
   port = 0;
   async start(): Promise<void> {
     this.port = await freePort();
@@ -168,7 +173,14 @@ class CuttableRelay {
         s.on('close', () => this.sockets.delete(s));
         s.on('error', () => undefined);
       }
-      client.pipe(upstream).pipe(client);
+      // Forward by hand so that pause() can hold bytes back without closing anything (a silent partition).
+      const forward = (from: Socket, to: Socket) =>
+        from.on('data', (chunk: Buffer) => {
+          if (this.paused) this.held.push(() => to.write(chunk));
+          else to.write(chunk);
+        });
+      forward(client, upstream);
+      forward(upstream, client);
     });
     await new Promise<void>((r) => this.server!.listen(this.port, '127.0.0.1', r));
   }
@@ -178,6 +190,14 @@ class CuttableRelay {
   }
   restore(): void {
     this.open = true;
+  }
+  /** Keep every connection open but deliver nothing (no RST, no FIN): only a heartbeat can notice. */
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    this.paused = false;
+    for (const f of this.held.splice(0)) f();
   }
   async stop(): Promise<void> {
     this.cut();
@@ -217,5 +237,37 @@ describe('Redis unreachable: verification fails closed', () => {
     await expect(client.verifyToken(token)).resolves.toMatchObject({ sub: 'alice' });
     await sleep(10);
     expect((await client.verifyApiKey(key)).result).toBe('VALID');
+  });
+});
+
+describe('silent partition (connections stay open, nothing arrives): the heartbeat notices, verification fails closed', () => {
+  let h: AuthHarness;
+  let relay: CuttableRelay;
+  const tenant = `t-${randomUUID()}`;
+
+  beforeAll(async () => {
+    relay = new CuttableRelay();
+    await relay.start();
+    h = await startAuthHarness({ env: { REDIS_URL: `redis://127.0.0.1:${relay.port}`, AUTH_REDIS_TIMEOUT_MS: '300', AUTH_INVALIDATION_HEARTBEAT_MS: '200' } });
+  });
+  afterAll(async () => {
+    relay?.resume();
+    await h?.stop();
+    await relay?.stop();
+  });
+
+  it('drops the mirror within a few heartbeats (measured), refuses with UNAVAILABLE, recovers after the partition heals', async () => {
+    const client = h.client();
+    const { token } = await h.issueToken({ tenant, sub: 'alice' });
+    await client.verifyToken(token);
+    await waitFor(() => h.runtime.bus.inSync, { what: 'in sync' });
+    const t0 = Date.now();
+    relay.pause();
+    await waitFor(() => !h.runtime.bus.inSync, { what: 'the heartbeat to notice the silent channel', intervalMs: 10, timeoutMs: 10_000 });
+    record('silent-partition-detection-ms', { ms: Date.now() - t0, heartbeat_ms: 200 });
+    expect((await failure(client.verifyToken(token))).code).toBe(status.UNAVAILABLE);
+    relay.resume();
+    await waitFor(() => h.runtime.bus.inSync, { what: 'resync after the partition heals', timeoutMs: 30_000 });
+    await expect(client.verifyToken(token)).resolves.toMatchObject({ sub: 'alice' });
   });
 });

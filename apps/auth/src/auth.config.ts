@@ -68,6 +68,10 @@ export class AuthConfig extends CommonConfig {
   @IsInt() @Min(50) @Max(10_000)
   AUTH_REDIS_TIMEOUT_MS: number = 500;
 
+  /** Heartbeat period on the invalidation channel; three silent periods = channel lost (fail over to per-call Redis checks). 0 = off. */
+  @IsInt() @Min(0) @Max(10_000)
+  AUTH_INVALIDATION_HEARTBEAT_MS: number = 250;
+
   // ---- Password login ----
   @IsBoolean() @EnvBoolean()
   AUTH_ENABLED: boolean = true;

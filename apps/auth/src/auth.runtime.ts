@@ -66,7 +66,7 @@ export async function createAuthRuntime(config: Readonly<AuthConfig>, publisher:
   const subscriber = createRedis({ url: config.REDIS_URL, commandTimeoutMs: config.AUTH_REDIS_TIMEOUT_MS, tls: redisTlsOf(config) }, `sub-${config.INSTANCE_ID}`);
   redis.on('error', () => undefined);
   await connectRedis(redis);
-  const bus = new InvalidationBus(redis, subscriber, `${prefix}invalidate`, logger);
+  const bus = new InvalidationBus(redis, subscriber, `${prefix}invalidate`, logger, config.AUTH_INVALIDATION_HEARTBEAT_MS);
   const revocation = new RedisRevocationStore(redis, bus, prefix, clock);
   const keyStore = new RedisSigningKeyStore(redis, bus, prefix);
   const apiKeyStore = new RedisApiKeyStore(redis, bus, prefix, config.API_KEY_CACHE_SIZE, logger);

@@ -5,7 +5,7 @@ import {
   createPrivateKey,
   createPublicKey,
   createSecretKey,
-  generateKeyPairSync,
+  generateKeyPair,
   hkdfSync,
   randomBytes,
   type JsonWebKey,
@@ -135,7 +135,8 @@ export class Keyring {
     const kid = `${this.root.alg.toLowerCase()}-${randomBytes(12).toString('base64url')}`;
     const next: StoredSigningKey = { kid, alg: this.root.alg, created_at: new Date(now).toISOString() };
     if (this.root.alg === 'RS256') {
-      const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      // Async: an RSA key generation must not stall verifications on this instance.
+      const privateKey = await new Promise<KeyObject>((resolve, reject) => generateKeyPair('rsa', { modulusLength: 2048 }, (e, _pub, priv) => (e ? reject(e) : resolve(priv))));
       next.wrapped_private = this.wrap(kid, privateKey.export({ format: 'der', type: 'pkcs8' }));
     }
     const previous = this.signingKid;

@@ -5,7 +5,10 @@ export type Invalidation =
   | { kind: 'jti'; jti: string; until: number }
   | { kind: 'subject'; tenant: string; sub: string; cutoff: number; until: number }
   | { kind: 'api_key'; hash: string }
-  | { kind: 'signing_keys' };
+  | { kind: 'signing_keys' }
+  | { kind: 'heartbeat' };
+
+const HEARTBEAT = JSON.stringify({ kind: 'heartbeat' } satisfies Invalidation);
 
 /**
  * Redis pub/sub channel every instance listens to. `inSync` is true only while the subscription is
@@ -21,12 +24,20 @@ export class InvalidationBus {
   private generation = 0;
   private stopped = false;
   private retryTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private lastMessageAt = 0;
 
   constructor(
     private readonly publisher: Redis,
     private readonly subscriber: Redis,
     private readonly channel: string,
     private readonly logger: Logger,
+    /**
+     * Every instance publishes a heartbeat this often; a subscription that has heard nothing for three
+     * periods is treated as lost (caches dropped, per-call Redis checks) even if its TCP connection looks
+     * alive: a silent partition cannot keep a stale mirror trusted. 0 = off.
+     */
+    private readonly heartbeatMs = 0,
   ) {}
 
   get inSync(): boolean {
@@ -50,6 +61,7 @@ export class InvalidationBus {
   async start(): Promise<void> {
     this.subscriber.on('message', (channel: string, raw: string) => {
       if (channel !== this.channel) return;
+      this.lastMessageAt = Date.now();
       let m: Invalidation;
       try {
         m = JSON.parse(raw) as Invalidation;
@@ -64,6 +76,23 @@ export class InvalidationBus {
       this.generation++;
       for (const d of this.dropHandlers) d();
     };
+    if (this.heartbeatMs > 0) {
+      let lastTick = Date.now();
+      this.heartbeatTimer = setInterval(() => {
+        const now = Date.now();
+        // A late tick means this process was blocked (GC, CPU starvation), not that the channel went
+        // quiet: messages may be waiting unread in the socket. Start counting again instead of dropping.
+        if (now - lastTick > 1.5 * this.heartbeatMs) this.lastMessageAt = Math.max(this.lastMessageAt, now);
+        lastTick = now;
+        if (this.synced && now - this.lastMessageAt > 3 * this.heartbeatMs) {
+          this.logger.warn({ silent_ms: Date.now() - this.lastMessageAt }, 'invalidation channel silent: treating it as lost and reconnecting');
+          lost();
+          this.subscriber.disconnect(true);
+        }
+        this.publisher.publish(this.channel, HEARTBEAT).catch(() => undefined);
+      }, this.heartbeatMs);
+      this.heartbeatTimer.unref();
+    }
     this.subscriber.on('close', lost);
     this.subscriber.on('end', lost);
     this.subscriber.on('error', () => undefined);
@@ -79,6 +108,7 @@ export class InvalidationBus {
       for (const d of this.dropHandlers) d();
       for (const r of this.resyncers) await r();
       if (gen === this.generation) {
+        this.lastMessageAt = Date.now();
         this.synced = true;
         this.logger.info('invalidation channel in sync');
       }
@@ -102,6 +132,7 @@ export class InvalidationBus {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
     this.synced = false;
     await this.subscriber.quit().catch(() => undefined);
   }

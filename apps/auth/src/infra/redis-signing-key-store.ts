@@ -24,6 +24,8 @@ export class RedisSigningKeyStore implements SigningKeyStore {
     this.bus.onMessage((m) => {
       if (m.kind === 'signing_keys') listener();
     });
+    // A rotation announced while this instance was not subscribed would otherwise go unnoticed.
+    this.bus.onResync(async () => listener());
   }
 
   async list(): Promise<{ keys: StoredSigningKey[]; current: string | null }> {
