@@ -284,6 +284,7 @@ export async function startService(svc, env, opts = {}) {
       await gone;
       clearTimeout(t);
       children.delete(child);
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

@@ -1,6 +1,6 @@
 // Load generators: ghz (gRPC), vegeta (HTTP), redis-benchmark, and in-process loops. Each returns
 // the same shape: { tool, concurrency, durationS, requests, errors, throughput, latencyMs:{p50,p99,p999,...} }.
-import { writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, CORES, PROTO_ROOT, ROOT, latencyStats, log, pinned, processMeter, round, run, tempDir } from './common.mjs';
 
@@ -52,6 +52,7 @@ export async function ghz({ address, proto, call, data, metadata, concurrency, d
   await run(c, a);
   const proc = meter.stop();
   const report = JSON.parse(readFileSync(out, 'utf8'));
+  rmSync(dir, { recursive: true, force: true });
   const lat = [];
   const errors = { count: 0, sample: undefined };
   // The calls in flight when -z ends are cancelled by ghz ("transport is closing"): not the server's errors.
@@ -91,6 +92,7 @@ export async function vegeta({ targets, concurrency, durationS, warmupS, meterPi
   await attack(durationS, bin);
   const proc = meter.stop();
   const { stdout } = await run(VEGETA, ['encode', '--to', 'json', bin]);
+  rmSync(dir, { recursive: true, force: true });
   const lat = [];
   const errors = { count: 0, sample: undefined };
   let first = Infinity;
