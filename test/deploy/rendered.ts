@@ -51,6 +51,7 @@ export interface ComposeService {
   secrets?: { source: string; target?: string }[];
   volumes?: { type: string; source?: string; target: string; read_only?: boolean }[];
   healthcheck?: { test?: string[]; disable?: boolean };
+  depends_on?: Record<string, { condition?: string }>;
   restart?: string;
   read_only?: boolean;
   user?: string;
@@ -98,6 +99,22 @@ export function envNamesOf(service: Service): Set<string> {
 
 export function secretNamesOf(service: Service): Set<string> {
   return new Set(secretFieldsOf(CONFIG[service]).keys());
+}
+
+const ADDRESS = /^(AUTH|AUTHZ|SECRETS|AUDIT|RETENTION)_GRPC_ADDRESS$/;
+
+/**
+ * Who calls whom, from the config classes: a `<SVC>_GRPC_ADDRESS` property means the service calls that sibling;
+ * a secret property named `…CREDENTIAL` is the service's own credential for a sibling (an API key from auth).
+ */
+export function callsOf(service: Service): { callees: Service[]; credentials: string[] } {
+  const names = [...envNamesOf(service)];
+  const callees = names.map((n) => ADDRESS.exec(n)?.[1]?.toLowerCase()).filter((s): s is Service => (SERVICES as readonly string[]).includes(s ?? ''));
+  // Only properties validated on this class or its parents: @Secret's metadata map is shared with sibling
+  // classes of the same base (libs/config mutates the inherited map), so audit would "see" retention's credential.
+  const declared = new Set(getMetadataStorage().getTargetValidationMetadatas(CONFIG[service], '', true, false).map((m) => m.propertyName));
+  const credentials = [...secretNamesOf(service)].filter((n) => /CREDENTIAL$/.test(n) && declared.has(n));
+  return { callees: [...new Set(callees)].sort(), credentials: credentials.sort() };
 }
 
 /** A variable whose value would be a credential if written literally (X or X_FILE). */
