@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { IsInt, IsOptional, IsString, Max, Min } from 'class-validator';
 import { CommonConfig } from './common-config.js';
 import { ConfigError } from './config.errors.js';
-import { describeConfig, loadConfig, Secret } from './load-config.js';
+import { describeConfig, loadConfig, Secret, secretFieldsOf } from './load-config.js';
 
 class TestConfig extends CommonConfig {
   @IsInt() @Min(1) @Max(65535)
@@ -64,6 +64,16 @@ describe('loadConfig', () => {
     expect(cfg.KAFKA_BROKERS).toEqual(['a:1', 'b:2']);
     expect(cfg.LOG_LEVEL).toBe('info');
     expect(Object.isFrozen(cfg)).toBe(true);
+  });
+
+  it('keeps the secrets of sibling subclasses apart', () => {
+    class SiblingConfig extends CommonConfig {
+      @Secret({ minBytes: 16 }) @IsString()
+      SIBLING_SECRET!: string;
+    }
+    expect([...secretFieldsOf(SiblingConfig).keys()]).toContain('SIBLING_SECRET');
+    expect([...secretFieldsOf(TestConfig).keys()]).not.toContain('SIBLING_SECRET');
+    expect([...secretFieldsOf(CommonConfig).keys()]).not.toContain('JWT_SECRET');
   });
 
   it('reads optional variables declared without a default', async () => {

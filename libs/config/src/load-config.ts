@@ -20,7 +20,9 @@ const SECRET_FIELDS = Symbol('soma:config:secret-fields');
  */
 export function Secret(options: SecretOptions = {}): PropertyDecorator {
   return (target, property) => {
-    const fields: Map<string, SecretOptions> = Reflect.getMetadata(SECRET_FIELDS, target) ?? new Map();
+    // A copy: getMetadata walks the prototype chain, and adding to an inherited map would give every
+    // sibling subclass of the same base this class's secrets.
+    const fields = new Map<string, SecretOptions>(Reflect.getMetadata(SECRET_FIELDS, target) ?? []);
     fields.set(String(property), { minBytes: 32, required: true, ...options });
     Reflect.defineMetadata(SECRET_FIELDS, fields, target);
   };
