@@ -66,14 +66,22 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(cfg)).toBe(true);
   });
 
-  it('keeps the secrets of sibling subclasses apart', () => {
-    class SiblingConfig extends CommonConfig {
+  it('keeps the secrets of sibling subclasses of a base with secrets apart', () => {
+    class BaseWithSecret extends CommonConfig {
       @Secret({ minBytes: 16 }) @IsString()
-      SIBLING_SECRET!: string;
+      BASE_SECRET!: string;
     }
-    expect([...secretFieldsOf(SiblingConfig).keys()]).toContain('SIBLING_SECRET');
-    expect([...secretFieldsOf(TestConfig).keys()]).not.toContain('SIBLING_SECRET');
-    expect([...secretFieldsOf(CommonConfig).keys()]).not.toContain('JWT_SECRET');
+    class FirstConfig extends BaseWithSecret {
+      @Secret({ minBytes: 16 }) @IsString()
+      FIRST_SECRET!: string;
+    }
+    class SecondConfig extends BaseWithSecret {
+      @Secret({ minBytes: 16 }) @IsString()
+      SECOND_SECRET!: string;
+    }
+    expect([...secretFieldsOf(FirstConfig).keys()].sort()).toEqual(['BASE_SECRET', 'FIRST_SECRET']);
+    expect([...secretFieldsOf(SecondConfig).keys()].sort()).toEqual(['BASE_SECRET', 'SECOND_SECRET']);
+    expect([...secretFieldsOf(BaseWithSecret).keys()]).toEqual(['BASE_SECRET']);
   });
 
   it('reads optional variables declared without a default', async () => {
