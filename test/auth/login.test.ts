@@ -133,3 +133,34 @@ describe('password login: per-IP lockout and flood limit', () => {
     }
   });
 });
+
+describe('password login behind a reverse proxy (TRUST_PROXY)', () => {
+  const attempt = (h: AuthHarness, forwardedFor: string) =>
+    fetch(`${h.httpUrl}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-forwarded-for': forwardedFor }, body: JSON.stringify({ password: 'wrong-password' }) });
+
+  it('locks out the client address the proxy forwarded, not the proxy, and ignores entries the client forged', async () => {
+    const tenant = `proxy-${randomUUID()}`;
+    const h = await startAuthHarness({ env: { TRUST_PROXY: 'true', LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000', LOGIN_MAX_FAILURES_PER_IP: '2', AUTH_LOGIN_TENANT: tenant } });
+    try {
+      // The client forges a different leftmost entry on each try; the proxy appends the address it saw.
+      expect((await attempt(h, '10.0.0.1, 198.51.100.7')).status).toBe(401);
+      expect((await attempt(h, '10.0.0.2, 198.51.100.7')).status).toBe(401);
+      expect((await attempt(h, '10.0.0.3, 198.51.100.7')).status).toBe(429);
+      // Another client behind the same proxy is not locked out.
+      expect((await attempt(h, '198.51.100.8')).status).toBe(401);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('without TRUST_PROXY a forwarded address is ignored: the lockout is on the connecting address', async () => {
+    const h = await startAuthHarness({ env: { LOGIN_MAX_FAILURES_PER_ACCOUNT: '1000', LOGIN_MAX_FAILURES_PER_IP: '2', AUTH_LOGIN_TENANT: `direct-${randomUUID()}` } });
+    try {
+      expect((await attempt(h, '198.51.100.1')).status).toBe(401);
+      expect((await attempt(h, '198.51.100.2')).status).toBe(401);
+      expect((await attempt(h, '198.51.100.3')).status).toBe(429);
+    } finally {
+      await h.stop();
+    }
+  });
+});

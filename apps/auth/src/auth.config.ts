@@ -107,7 +107,7 @@ export class AuthConfig extends CommonConfig {
   @IsInt() @Min(1) @Max(100_000)
   LOGIN_RATE_LIMIT_PER_MINUTE: number = 60;
 
-  /** Behind a proxy, honour X-Forwarded-For for the client address (Express `trust proxy`). */
+  /** Behind one reverse proxy: the client address (lockouts, events) is the X-Forwarded-For entry that proxy added. */
   @IsBoolean() @EnvBoolean()
   TRUST_PROXY: boolean = false;
 

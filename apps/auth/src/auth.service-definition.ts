@@ -12,4 +12,5 @@ export const authService: SomaServiceDefinition<AuthConfig> = {
   grpcStatusOf,
   httpStatusOf,
   cors: (c) => ({ origins: c.CORS_ORIGINS, allowCredentials: c.CORS_ALLOW_CREDENTIALS }),
+  trustProxy: (c) => c.TRUST_PROXY,
 };

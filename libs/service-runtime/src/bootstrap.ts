@@ -6,7 +6,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { type GrpcOptions, Transport } from '@nestjs/microservices';
 import { HealthImplementation } from 'grpc-health-check';
 import helmet from 'helmet';
-import { GrpcServices, protoPath, protoRoot, type SomaServiceName } from '@soma/contracts';
+import { GrpcServices, PROTO_LOADER_OPTIONS, protoPath, protoRoot, type SomaServiceName } from '@soma/contracts';
 import { createLogger, createMetricsRegistry, initTracing, ReadinessRegistry, type Logger, type Registry } from '@soma/observability';
 import { SomaExceptionFilter, type GrpcStatusMapper, type HttpStatusMapper } from './error-filters.js';
 import { malformedMessageInterceptor, tolerantDeserializers } from './grpc-interceptors.js';
@@ -62,6 +62,11 @@ export interface ServiceListenOptions {
   corsAllowCredentials?: boolean;
   /** Largest HTTP request body accepted. */
   bodyLimit?: string;
+  /**
+   * Behind a reverse proxy: take the client address from the X-Forwarded-For entry the nearest proxy added
+   * (one hop: Express `trust proxy` = 1). Never more: entries further left are the client's to forge.
+   */
+  trustProxy?: boolean;
   /** Serve both listeners over TLS (mutual TLS on gRPC when it carries a CA); plain text when absent. */
   tls?: ServerTls;
 }
@@ -92,6 +97,7 @@ export async function listenService(options: ServiceListenOptions): Promise<Runn
   if (options.tls?.httpClientAuth) app.use(clientCertificateGuard());
   app.use(helmet());
   app.disable('x-powered-by');
+  if (options.trustProxy) app.set('trust proxy', 1);
   app.useBodyParser('json', { limit: options.bodyLimit ?? '256kb' });
   app.useGlobalFilters(new SomaExceptionFilter(runtime.logger, options.grpcStatusOf, options.httpStatusOf));
   // Handlers run in the caller's trace (traceparent), so security events and logs carry its trace_id.
@@ -102,7 +108,7 @@ export async function listenService(options: ServiceListenOptions): Promise<Runn
       url: `${host}:${options.grpcPort}`,
       package: grpc.package,
       protoPath: protoPath(runtime.service),
-      loader: { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [protoRoot()] },
+      loader: { ...PROTO_LOADER_OPTIONS, includeDirs: [protoRoot()] },
       maxReceiveMessageLength: 4 * 1024 * 1024,
       // Passed through to the grpc-js Server: undecodable request messages become INVALID_ARGUMENT, not INTERNAL
       // (with tolerantDeserializers below).

@@ -23,6 +23,8 @@ export interface SomaServiceDefinition<C extends CommonConfig> {
   grpcStatusOf: GrpcStatusMapper;
   httpStatusOf: HttpStatusMapper;
   cors?: (config: Readonly<C>) => { origins: string[]; allowCredentials: boolean };
+  /** Whether the HTTP listener sits behind one trusted reverse proxy (client address from X-Forwarded-For). */
+  trustProxy?: (config: Readonly<C>) => boolean;
 }
 
 export interface StartedService<C> extends ServiceDependencies<C> {
@@ -72,6 +74,7 @@ export async function startSomaService<C extends CommonConfig>(def: SomaServiceD
       httpStatusOf: def.httpStatusOf,
       corsOrigins: cors?.origins,
       corsAllowCredentials: cors?.allowCredentials,
+      trustProxy: def.trustProxy?.(config) ?? false,
       tls,
     });
   } catch (error) {
