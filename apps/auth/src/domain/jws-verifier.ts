@@ -45,12 +45,27 @@ const FORBIDDEN_HEADERS = new Set(['jku', 'x5u', 'jwk', 'x5c', 'x5t', 'x5t#S256'
 const ALLOWED_HEADERS = new Set(['alg', 'kid', 'typ']);
 const B64URL = /^[A-Za-z0-9_-]*$/;
 
-/** base64url without padding, and canonical: no stray trailing bits (which lenient decoders silently accept). */
+/**
+ * Last characters allowed when a segment ends in a partial group: with 2 characters left (1 byte)
+ * the last one carries 4 unused bits, with 3 left (2 bytes) 2 unused bits, and they must be zero.
+ */
+const LAST_OF_2 = /[AQgw]$/;
+const LAST_OF_3 = /[AEIMQUYcgkosw048]$/;
+
+/**
+ * base64url without padding, and canonical: no stray trailing bits (which lenient decoders silently accept).
+ * Alphabet, length and unused bits are checked directly (the same inputs are refused as by decoding and
+ * re-encoding, which cost a second base64 pass per segment).
+ */
+function checkSegment(segment: string): void {
+  const rest = segment.length % 4;
+  if (rest === 1 || !B64URL.test(segment)) throw new JwsRejected('malformed');
+  if ((rest === 2 && !LAST_OF_2.test(segment)) || (rest === 3 && !LAST_OF_3.test(segment))) throw new JwsRejected('malformed');
+}
+
 function decodeSegment(segment: string): Buffer {
-  if (!B64URL.test(segment) || segment.length % 4 === 1) throw new JwsRejected('malformed');
-  const bytes = Buffer.from(segment, 'base64url');
-  if (bytes.toString('base64url') !== segment) throw new JwsRejected('malformed');
-  return bytes;
+  checkSegment(segment);
+  return Buffer.from(segment, 'base64url');
 }
 
 export interface JwsVerifierOptions {
@@ -81,8 +96,9 @@ export class JwsVerifier {
     const [h, p, s] = parts as [string, string, string];
     if (h.length === 0 || s.length === 0) throw new JwsRejected('malformed');
     const headerBytes = decodeSegment(h);
-    decodeSegment(p);
-    decodeSegment(s);
+    // Payload and signature are decoded by jose after the signature check; here only their form is checked.
+    checkSegment(p);
+    checkSegment(s);
     let header: unknown;
     try {
       header = JSON.parse(headerBytes.toString('utf8'));

@@ -7,9 +7,10 @@ import { AUTH_RUNTIME, type AuthRuntime } from '../../auth.runtime.js';
 import { AuthError, AuthErrorCode } from '../../domain/auth.errors.js';
 import { ALL_TENANTS, type Principal } from '../../domain/principal.js';
 import {
-  ApiKeyRefDto, AuthenticateDto, CreateApiKeyDto, IssueTokenDto, ListApiKeysDto, RevokeSubjectDto, RevokeTokenDto,
-  RotateApiKeyDto, RotateTenantApiKeysDto, VerifyApiKeyDto, VerifyTokenDto,
+  ApiKeyRefDto, CreateApiKeyDto, IssueTokenDto, ListApiKeysDto, RevokeSubjectDto, RevokeTokenDto,
+  RotateApiKeyDto, RotateTenantApiKeysDto,
 } from '../dto.js';
+import { decodeAuthenticate, decodeVerifyApiKey, decodeVerifyToken } from './fast-decode.js';
 import { apiKeyToWire, budgetFrom, dateOrUndefined, iso, metadataFrom, principalToWire, rateLimitFrom, signingKeyToWire } from '../mappers.js';
 
 const SERVICE = 'AuthService';
@@ -47,7 +48,7 @@ export class AuthGrpcController {
 
   @GrpcMethod(SERVICE, 'VerifyToken')
   async verifyToken(payload: unknown) {
-    const req = decodeInput(VerifyTokenDto, payload);
+    const req = decodeVerifyToken(payload);
     const v = await this.rt.authenticator.verifyToken(req.token, req.required_scopes ?? []);
     return { principal: principalToWire(v.principal), jti: v.jti, kid: v.kid, issued_at: iso(v.iat), expires_at: iso(v.exp) };
   }
@@ -89,7 +90,7 @@ export class AuthGrpcController {
 
   @GrpcMethod(SERVICE, 'VerifyApiKey')
   async verifyApiKey(payload: unknown) {
-    const req = decodeInput(VerifyApiKeyDto, payload);
+    const req = decodeVerifyApiKey(payload);
     const v = await this.rt.authenticator.verifyApiKey(req.key, req.required_scopes ?? []);
     return {
       result: v.result,
@@ -136,7 +137,7 @@ export class AuthGrpcController {
 
   @GrpcMethod(SERVICE, 'Authenticate')
   async authenticate(payload: unknown) {
-    const req = decodeInput(AuthenticateDto, payload);
+    const req = decodeAuthenticate(payload);
     const p = await this.rt.authenticator.authenticate(req.bearer, req.required_scopes ?? [], { ip_address: req.ip_address || null, user_agent: req.user_agent || null });
     return { principal: principalToWire(p) };
   }
