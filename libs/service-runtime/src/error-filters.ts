@@ -3,7 +3,16 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException } from '
 import { throwError, type Observable } from 'rxjs';
 import { DomainError, GRPC_REASON_KEY, InvalidInputError, REQUEST_ID_KEY, type ProblemDetails } from '@soma/contracts';
 import type { Logger } from '@soma/observability';
+import { isDependencyUnavailable } from './dependency-errors.js';
 import { requestIdFrom } from './request-id.js';
+
+/** Reason code of an unclaimed error that says a server this service needs is unreachable (see isDependencyUnavailable). */
+export const DEPENDENCY_UNAVAILABLE = 'DEPENDENCY_UNAVAILABLE';
+
+/** Bugs are errors, a server-side failure that is not a bug (a dependency down) a warning, a refused request info. */
+function logLevelOf(reason: string, serverSide: boolean): 'error' | 'warn' | 'info' {
+  return reason === 'INTERNAL' ? 'error' : serverSide ? 'warn' : 'info';
+}
 
 /** A service's exhaustive mapping of its own error codes, one per transport. */
 export type GrpcStatusMapper = (code: string) => GrpcStatus;
@@ -37,13 +46,16 @@ export class GrpcErrorFilter implements ExceptionFilter {
       code = this.toStatus(exception.code);
       reason = exception.code;
       message = exception.publicMessage;
+    } else if (isDependencyUnavailable(exception)) {
+      code = GrpcStatus.UNAVAILABLE;
+      reason = DEPENDENCY_UNAVAILABLE;
+      message = 'a dependency of this service is unavailable; retry later';
     } else {
       code = GrpcStatus.INTERNAL;
       reason = 'INTERNAL';
       message = 'internal error';
     }
-    const log = code === GrpcStatus.INTERNAL ? this.logger.error.bind(this.logger) : this.logger.info.bind(this.logger);
-    log({ request_id: requestId, grpc_status: code, ...describe(exception) }, 'grpc call failed');
+    this.logger[logLevelOf(reason, code === GrpcStatus.UNAVAILABLE)]({ request_id: requestId, grpc_status: code, ...describe(exception) }, 'grpc call failed');
     const metadata = new Metadata();
     metadata.set(GRPC_REASON_KEY, reason);
     metadata.set(REQUEST_ID_KEY, requestId);
@@ -98,13 +110,16 @@ export class ProblemJsonFilter implements ExceptionFilter {
       status = exception.status;
       code = status === 413 ? 'PAYLOAD_TOO_LARGE' : 'BAD_REQUEST';
       detail = status === 413 ? 'request body too large' : 'request body is not valid JSON';
+    } else if (isDependencyUnavailable(exception)) {
+      status = 503;
+      code = DEPENDENCY_UNAVAILABLE;
+      detail = 'a dependency of this service is unavailable; retry later';
     } else {
       status = 500;
       code = 'INTERNAL';
       detail = 'internal error';
     }
-    const log = status >= 500 ? this.logger.error.bind(this.logger) : this.logger.info.bind(this.logger);
-    log({ request_id: requestId, http_status: status, method: req.method, path: req.url?.split('?')[0], ...describe(exception) }, 'http request failed');
+    this.logger[logLevelOf(code, status >= 500)]({ request_id: requestId, http_status: status, method: req.method, path: req.url?.split('?')[0], ...describe(exception) }, 'http request failed');
     if (res.headersSent) return;
     const body: ProblemDetails = { type: `https://soma.dev/problems/${code.toLowerCase().replaceAll('_', '-')}`, title: code, status, detail, code, request_id: requestId };
     res.setHeader(REQUEST_ID_KEY, requestId);

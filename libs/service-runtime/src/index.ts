@@ -1,6 +1,7 @@
 export { createServiceRuntime, listenService, SomaRuntimeModule } from './bootstrap.js';
 export type { ServiceRuntime, ServiceListenOptions, RunningService } from './bootstrap.js';
-export { GrpcErrorFilter, ProblemJsonFilter, SomaExceptionFilter } from './error-filters.js';
+export { DEPENDENCY_UNAVAILABLE, GrpcErrorFilter, ProblemJsonFilter, SomaExceptionFilter } from './error-filters.js';
+export { isDependencyUnavailable } from './dependency-errors.js';
 export type { GrpcStatusMapper, HttpStatusMapper } from './error-filters.js';
 export { decodeInput } from './decode-input.js';
 export { requestIdFrom } from './request-id.js';
