@@ -52,4 +52,8 @@ export class AuditConfig extends PostgresConfig {
   /** When set, API callers are authenticated by the auth service (JWT or API key; scopes audit:read/verify/export/admin). */
   @IsOptional() @IsString()
   AUTH_GRPC_ADDRESS?: string = undefined;
+
+  /** Deadline of each call to auth; past it the request is refused with UNAVAILABLE (fail closed). */
+  @IsInt() @Min(50) @Max(60_000)
+  AUTH_DEADLINE_MS: number = 2000;
 }

@@ -119,7 +119,7 @@ export class AuditModule {
       onCommitted: (chain) => siem?.notify(chain),
     });
     const checkpointer = new Checkpointer(store, signer, logger, config.AUDIT_CHECKPOINT_INTERVAL_MS);
-    const auth = auditAuthenticator({ authAddress: config.AUTH_GRPC_ADDRESS, apiKey: config.AUDIT_EXPORT_API_KEY, credentials: grpcClientCredentials(config) });
+    const auth = auditAuthenticator({ authAddress: config.AUTH_GRPC_ADDRESS, deadlineMs: config.AUTH_DEADLINE_MS, apiKey: config.AUDIT_EXPORT_API_KEY, credentials: grpcClientCredentials(config) });
     runtime.readiness.register('postgres', async () => {
       try {
         await pool.query('SELECT 1');

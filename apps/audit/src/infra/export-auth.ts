@@ -21,8 +21,8 @@ const STATIC_KEY_CALLER: AuditCaller = Object.freeze({ subject: 'audit-export-ap
  * credential is UNAUTHENTICATED; auth unreachable is UNAVAILABLE (fail closed). With neither configured,
  * every request is refused.
  */
-export function auditAuthenticator(options: { authAddress?: string; apiKey?: string; credentials?: ChannelCredentials }): AuditAuthenticator {
-  const client = options.authAddress ? new AuthClient({ address: options.authAddress, deadlineMs: 2000, credentials: options.credentials }) : undefined;
+export function auditAuthenticator(options: { authAddress?: string; deadlineMs: number; apiKey?: string; credentials?: ChannelCredentials }): AuditAuthenticator {
+  const client = options.authAddress ? new AuthClient({ address: options.authAddress, deadlineMs: options.deadlineMs, credentials: options.credentials }) : undefined;
   const keyDigest = options.apiKey ? digest(options.apiKey) : undefined;
   const unauthenticated = (detail?: Record<string, unknown>) => new AuditError(AuditErrorCode.Unauthenticated, 'a valid bearer credential is required', detail);
   return {
