@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthClientError } from '@soma/auth-client';
 import { Topics } from '@soma/contracts';
 import { TopicCollector } from '../support/kafka.js';
+import { holdFaultLock } from './support/faults.js';
 import { waitFor } from '../support/wait.js';
 import { newTraceparent, startStack, uiLogin, type Stack } from './support/stack.js';
 
@@ -23,19 +24,38 @@ const CLIENT_UA = `Mozilla/5.0 (soma-e2e ${run})`;
 let stack: Stack;
 let siem: TopicCollector;
 let events: TopicCollector;
+let serversUp: { release(): Promise<void> } | undefined;
 
 beforeAll(async () => {
+  // Shared: no fault test stops a server under the journeys (they judge the system, not outages).
+  serversUp = await holdFaultLock(900_000, true);
   // Everything the stack's services publish and everything audit streams, from now on.
   const ours = (t: unknown) => t === TENANT || t === PLATFORM;
   events = await new TopicCollector(Topics.SecurityEvents, (m) => ours(m.json?.['tenant'])).start();
   siem = await new TopicCollector(Topics.SecurityAudit, (m) => ours((m.json?.['event'] as Record<string, unknown> | undefined)?.['tenant'])).start();
   stack = await startStack({ name: 'journeys' });
-});
+}, 1_200_000);
 
 afterAll(async () => {
   await siem?.stop();
   await events?.stop();
   await stack?.stop();
+  await serversUp?.release();
+});
+
+describe('the stack', () => {
+  it('runs each of the five services as its own process on its own (non-default) ports', async () => {
+    const pids = new Set<number | undefined>();
+    for (const svc of ['auth', 'authz', 'secrets', 'audit', 'retention'] as const) {
+      const i = stack.get(svc);
+      expect(i.alive()).toBe(true);
+      pids.add(i.child.pid);
+      expect([20020, 20030, 20040, 20050, 20060]).not.toContain(i.grpcPort);
+      const info = await stack.grpc(svc).call<Record<string, unknown>>('GetServiceInfo', {});
+      expect(JSON.stringify(info)).toContain(`e2e-${stack.runId}-${svc}`);
+    }
+    expect(pids.size).toBe(5);
+  });
 });
 
 describe('journey: UI login → JWT → Authenticate → authz → audited denial', () => {
@@ -76,7 +96,9 @@ describe('journey: UI login → JWT → Authenticate → authz → audited denia
 
     // security.audit (the SIEM stream): the same event, same trace id, with its chain position.
     const streamed = await waitFor(() => siem.messages.find((m) => (m.json?.['event'] as Record<string, unknown>)['id'] === row!.event_id), { timeoutMs: 30_000, what: 'denial on security.audit' });
-    expect(streamed.json).toMatchObject({ event: { type: 'authorization_denied', tenant: TENANT, trace_id: traceId }, audit: { chain_partition: row!.chain_partition, chain_seq: Number(row!.chain_seq) } });
+    const siemRecord = streamed.json as { event: Record<string, unknown>; audit: Record<string, unknown> };
+    expect(siemRecord.event).toMatchObject({ type: 'authorization_denied', tenant: TENANT, trace_id: traceId });
+    expect([Number(siemRecord.audit['chain_partition']), String(siemRecord.audit['chain_seq'])]).toEqual([Number(row!.chain_partition), String(row!.chain_seq)]);
   });
 });
 

@@ -397,6 +397,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           // The tests log in more than a UI user would; lockout is still on (faults and hostile tests use it).
           LOGIN_RATE_LIMIT_PER_MINUTE: '100000',
           AUTH_SUCCESS_EVENT_WINDOW_SECONDS: '0',
+          // 2 cores shared by many test processes: Redis answers late more often than in production.
+          AUTH_REDIS_TIMEOUT_MS: '2000',
         };
       case 'authz':
         return { OPA_URL, AUTHZ_POLICY_MODE: 'server', OPA_TIMEOUT_MS: '500', OPA_POLICY_POLL_MS: '500', AUTHZ_DECISION_CACHE_TTL_MS: '0', AUTHZ_GRANTED_EVENTS: 'none', OPENFGA_ENABLED: 'false' };
