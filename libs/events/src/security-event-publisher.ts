@@ -1,10 +1,11 @@
 import type { ConnectionOptions } from 'node:tls';
 import { Kafka, logLevel, type Producer, type LogEntry } from 'kafkajs';
 import { join } from 'node:path';
-import { Topics, validateSecurityEvent, type SecurityEvent } from '@soma/contracts';
+import { SecurityEventTypes, Topics, validateSecurityEvent, type SecurityEvent } from '@soma/contracts';
 import { Counter, Gauge, injectTraceContext, type Logger, type Registry } from '@soma/observability';
 import { buildSecurityEvent, type SecurityEventInput } from './build-security-event.js';
 import { DurableEventBuffer } from './durable-event-buffer.js';
+import { fullFormats } from 'ajv-formats/dist/formats.js';
 
 export interface SecurityEventPublisherOptions {
   service: string;
@@ -19,6 +20,40 @@ export interface SecurityEventPublisherOptions {
   sync?: 'normal' | 'full';
   metrics?: Registry;
   batchSize?: number;
+}
+
+const KNOWN_TYPES = new Set<string>(SecurityEventTypes);
+const SERVICE_NAME = /^[a-z][a-z0-9-]{0,31}$/;
+const TRACE_ID = /^[0-9a-f]{32}$/;
+const OUTCOMES = new Set(['success', 'failure', 'denied', 'error']);
+// The very expressions the contract's validator uses for `format: ipv4 / ipv6` (ajv-formats, full mode).
+const IPV4 = fullFormats.ipv4 as RegExp;
+const IPV6 = fullFormats.ipv6 as RegExp;
+const optionalString = (v: unknown, max: number) => v === null || (typeof v === 'string' && v.length <= max);
+const string = (v: unknown, min: number, max: number) => typeof v === 'string' && v.length >= min && v.length <= max;
+
+/**
+ * The contract checks an event built here by buildSecurityEvent still needs: the fields the caller
+ * supplied. The rest (schema, UUIDv7 id, the time of now, the key set) is correct by construction.
+ * A sufficient condition only (UTF-16 length ≥ the schema's code-point length): when it does not hold,
+ * the full validator decides, so refusals and their messages are unchanged.
+ */
+function builtEventConforms(event: SecurityEvent, input: SecurityEventInput, serviceOk: boolean): boolean {
+  return (
+    serviceOk &&
+    input.occurred_at === undefined &&
+    typeof event.type === 'string' && KNOWN_TYPES.has(event.type) &&
+    string(event.tenant, 1, 128) &&
+    string(event.action, 1, 128) &&
+    typeof event.resource === 'string' && event.resource.length <= 512 &&
+    OUTCOMES.has(event.outcome as string) &&
+    optionalString(event.reason, 256) &&
+    optionalString(event.actor.user_id, 256) &&
+    (event.actor.ip_address === null || (typeof event.actor.ip_address === 'string' && (IPV4.test(event.actor.ip_address) || IPV6.test(event.actor.ip_address)))) &&
+    optionalString(event.actor.user_agent, 1024) &&
+    event.details !== null && typeof event.details === 'object' && !Array.isArray(event.details) &&
+    (event.trace_id === null || (typeof event.trace_id === 'string' && TRACE_ID.test(event.trace_id)))
+  );
 }
 
 export class InvalidSecurityEventError extends Error {
@@ -46,6 +81,7 @@ export class SecurityEventPublisher {
   private kafkaUp = false;
   private outageLogged = false;
   private readonly batchSize: number;
+  private readonly serviceNameOk: boolean;
   private readonly depthGauge?: Gauge;
   private readonly fullGauge?: Gauge;
   private readonly connectedGauge?: Gauge;
@@ -60,6 +96,7 @@ export class SecurityEventPublisher {
       throw new Error(`cannot open the event buffer ${path} (${(e as Error).message}); each instance needs its own EVENT_BUFFER_PATH`);
     }
     this.batchSize = options.batchSize ?? 500;
+    this.serviceNameOk = SERVICE_NAME.test(options.service);
     const kafkaLogger = options.logger.child({ component: 'kafkajs' });
     this.kafka = new Kafka({
       clientId: `soma-${options.service}`,
@@ -102,9 +139,12 @@ export class SecurityEventPublisher {
 
   /** Build, validate and durably buffer an event. Throws EventBufferFullError when at the bound. */
   publish(input: SecurityEventInput | SecurityEvent): SecurityEvent {
-    const event = 'schema' in input ? input : buildSecurityEvent(this.options.service, input);
-    const result = validateSecurityEvent(event);
-    if (!result.ok) throw new InvalidSecurityEventError(result.errors);
+    const built = !('schema' in input);
+    const event = built ? buildSecurityEvent(this.options.service, input) : input;
+    if (!built || !builtEventConforms(event, input, this.serviceNameOk)) {
+      const result = validateSecurityEvent(event);
+      if (!result.ok) throw new InvalidSecurityEventError(result.errors);
+    }
     const headers = injectTraceContext({ 'content-type': 'application/json', 'soma-event-type': event.type });
     try {
       this.buffer.append({ id: event.id, key: event.tenant, value: Buffer.from(JSON.stringify(event)), headers });
