@@ -1,6 +1,5 @@
 import type { Pool, PoolClient } from '@soma/postgres';
 import { withTransaction } from '@soma/postgres';
-import type { SecurityEventOutcome } from '@soma/contracts';
 import type { AuditRow, ChainHead, StoredAuditRow } from '../domain/audit-record.js';
 import { GENESIS_HASH } from '../domain/audit-record.js';
 import type { Checkpoint } from '../domain/checkpoint.js';
@@ -11,28 +10,8 @@ import type { ChainInfo, TimeRange } from '../domain/verify-chain.js';
 export const ROW_COLUMNS =
   'id, timestamp, occurred_at, event_id, event_type, tenant, service, user_id, ip_address, pii, action, resource, outcome, reason, details, trace_id, chain_partition, chain_seq, prev_hash, hash';
 
-interface DbRow {
-  id: string;
-  timestamp: Date;
-  occurred_at: Date;
-  event_id: string;
-  event_type: string;
-  tenant: string;
-  service: string;
-  user_id: string | null;
-  ip_address: string | null;
-  pii: Buffer | null;
-  action: string;
-  resource: string;
-  outcome: SecurityEventOutcome;
-  reason: string | null;
-  details: Record<string, unknown>;
-  trace_id: string | null;
-  chain_partition: number;
-  chain_seq: string;
-  prev_hash: Buffer;
-  hash: Buffer;
-}
+/** A row as `pg` returns it: the stored row plus its id, with BIGINT chain_seq as text. */
+type DbRow = Omit<AuditRow, 'chain_seq'> & { id: string; chain_seq: string };
 
 export function rowFromDb(r: DbRow): StoredAuditRow {
   return { ...r, ip_address: canonicalIpNetwork(r.ip_address), chain_seq: Number(r.chain_seq) };

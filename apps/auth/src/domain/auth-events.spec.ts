@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AuthEvents } from './auth-events.js';
 import { AuthError, AuthErrorCode } from './auth.errors.js';
-import type { SecurityEventInput } from './ports.js';
+import type { SecurityEventInput } from '@soma/contracts';
 
 class FullBuffer extends Error {
   override name = 'EventBufferFullError';

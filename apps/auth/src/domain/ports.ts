@@ -1,16 +1,4 @@
-import type { SecurityEventOutcome, SecurityEventType } from '@soma/contracts';
-
-/** The shape @soma/events' publisher accepts (declared here: the domain does not import runtime libs). */
-export interface SecurityEventInput {
-  type: SecurityEventType;
-  tenant: string;
-  action: string;
-  resource?: string;
-  outcome: SecurityEventOutcome;
-  reason?: string | null;
-  actor?: { user_id?: string | null; ip_address?: string | null; user_agent?: string | null };
-  details?: Record<string, unknown>;
-}
+import type { SecurityEventInput } from '@soma/contracts';
 
 export type JwtAlgorithm = 'HS256' | 'RS256';
 
