@@ -21,10 +21,19 @@ function serverPids(): Map<string, number> {
   return pids;
 }
 
+/**
+ * Whether a process runs. A zombie does not: it has exited and holds nothing but its pid until the
+ * reaper (pid 1 here, which reaps orphans on its own schedule) collects it.
+ */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
