@@ -9,7 +9,7 @@ import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
 import { protoPath, protoRoot, Topics, type SecurityEvent } from '@soma/contracts';
 import { runMigrations } from '@soma/postgres';
-import { KAFKA_BROKERS, POSTGRES_URL, REPO_ROOT } from '../support/infra.js';
+import { KAFKA_BROKERS, POSTGRES_URL, REPO_ROOT, withFaultLock } from '../support/infra.js';
 
 /** A database of its own per test file: the audit schema migrated into it, dropped afterwards. */
 export class TestDatabase {
@@ -194,25 +194,5 @@ export function eventBatch(tenants: string[], count: number): Map<string, string
   return out;
 }
 
-export const INFRA_FAULT_LOCK = '/tmp/soma-infra-fault.lock';
-
-/**
- * Run `work` while holding the shared infra fault lock (team rule: every stop/start of a shared server
- * happens under it). A `flock … cat` child holds the lock; its echo of one line proves it was taken,
- * closing its stdin releases it. Do not run such a file under an outer `flock` on the same file.
- */
-export async function withInfraFaultLock<T>(work: () => Promise<T>): Promise<T> {
-  const { spawn } = await import('node:child_process');
-  const holder = spawn('flock', ['-w', '1200', INFRA_FAULT_LOCK, 'cat'], { stdio: ['pipe', 'pipe', 'ignore'] });
-  await new Promise<void>((resolve, reject) => {
-    holder.stdout.once('data', () => resolve());
-    holder.once('exit', (code) => reject(new Error(`could not take ${INFRA_FAULT_LOCK} (flock exit ${code})`)));
-    holder.stdin.write('locked\n');
-  });
-  try {
-    return await work();
-  } finally {
-    holder.stdin.end();
-    await exited(holder);
-  }
-}
+/** Stops and starts of shared servers in these tests happen under the shared fault lock. */
+export const withInfraFaultLock = <T>(work: () => Promise<T>): Promise<T> => withFaultLock(work, { timeoutMs: 1_200_000 });

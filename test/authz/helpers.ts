@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -62,27 +61,4 @@ export async function rejection(p: Promise<unknown>): Promise<{ code: number; re
   return { code: e.code, reason: e.reason };
 }
 
-export const FAULT_LOCK = '/tmp/soma-infra-fault.lock';
-
-/**
- * Holds the shared infrastructure fault lock (flock on /tmp/soma-infra-fault.lock) until `release()`:
- * a child `flock` holds it for a node process that waits on its stdin, so closing stdin releases it,
- * and so does this process dying. Fault tests stop and start shared servers only while holding it.
- */
-export async function holdFaultLock(timeoutMs = 600_000): Promise<{ release(): Promise<void> }> {
-  const child = spawn('flock', ['-w', String(Math.ceil(timeoutMs / 1000)), FAULT_LOCK, process.execPath, '-e', "process.stdout.write('locked\\n'); process.stdin.resume(); process.stdin.on('end', () => process.exit(0));"], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (b: Buffer) => (b.toString().includes('locked') ? resolve() : undefined));
-    child.once('exit', (code) => reject(new Error(`could not take ${FAULT_LOCK} (flock exited ${code})`)));
-  });
-  return {
-    release: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.stdin.end();
-      }),
-  };
-}
+export { holdFaultLock } from '../support/infra.js';

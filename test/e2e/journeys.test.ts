@@ -28,7 +28,7 @@ let serversUp: { release(): Promise<void> } | undefined;
 
 beforeAll(async () => {
   // Shared: no fault test stops a server under the journeys (they judge the system, not outages).
-  serversUp = await holdFaultLock(900_000, true);
+  serversUp = await holdFaultLock({ timeoutMs: 900_000, shared: true });
   // Everything the stack's services publish and everything audit streams, from now on.
   const ours = (t: unknown) => t === TENANT || t === PLATFORM;
   events = await new TopicCollector(Topics.SecurityEvents, (m) => ours(m.json?.['tenant'])).start();

@@ -4,10 +4,9 @@
  * every error message the services returned.
  */
 import { randomBytes } from 'node:crypto';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { Topics } from '@soma/contracts';
-import { KAFKA_BROKERS } from '../../support/infra.js';
+import { holdFaultLock, KAFKA_BROKERS } from '../../support/infra.js';
 import type { Stack } from '../../e2e/support/stack.js';
 
 export interface KafkaCapture {
@@ -121,13 +120,6 @@ export const SERVER_FAILURE_CODES = new Set([2 /* UNKNOWN */, 13 /* INTERNAL */,
  * Returns the release function (kills the `flock` child this started).
  */
 export async function holdInfraShared(timeoutSeconds = 900): Promise<() => void> {
-  const child: ChildProcess = spawn('flock', ['-s', '-w', String(timeoutSeconds), '/tmp/soma-infra-fault.lock', '-c', 'echo locked; exec cat'], { stdio: ['pipe', 'pipe', 'ignore'] });
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.once('data', () => resolve());
-    child.once('exit', (code) => reject(new Error(`could not take the infra lock (flock exit ${code})`)));
-  });
-  return () => {
-    child.stdin?.end();
-    if (child.exitCode === null) child.kill('SIGTERM');
-  };
+  const lock = await holdFaultLock({ shared: true, timeoutMs: timeoutSeconds * 1000 });
+  return () => void lock.release();
 }
