@@ -1,8 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import type { Command } from 'commander';
 import { loadConfig } from '@soma/config';
-import { protoPath, protoRoot } from '@soma/contracts';
+import { grpcClientConstructor } from '@soma/contracts';
 import { PostgresConfig, createPgPool } from '@soma/postgres';
 
 interface VerifyWire {
@@ -17,9 +16,8 @@ interface VerifyWire {
 export const EXIT_CHAIN_BROKEN = 2;
 
 function verifyChain(address: string, credential: string, from: string | undefined, to: string | undefined, deadlineMs: number): Promise<VerifyWire> {
-  const def = protoLoader.loadSync(protoPath('audit'), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [protoRoot()] });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { soma: { audit: { v1: { AuditService: grpc.ServiceClientConstructor } } } };
-  const client = new pkg.soma.audit.v1.AuditService(address, grpc.credentials.createInsecure());
+  const AuditService = grpcClientConstructor('audit');
+  const client = new AuditService(address, grpc.credentials.createInsecure());
   return new Promise<VerifyWire>((resolve, reject) => {
     const call = client['VerifyChain'] as (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: VerifyWire) => void) => void;
     const md = new grpc.Metadata();

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { GRPC_REASON_KEY, GrpcServices, protoPath, protoRoot } from '@soma/contracts';
+import { GRPC_REASON_KEY, grpcClientConstructor } from '@soma/contracts';
 import { cliChannelCredentials } from '../grpc-credentials.js';
 
 type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
@@ -23,10 +22,7 @@ export function retentionConnectionOptions(cmd: Command): Command {
 export async function callRetention<T>(opts: RetentionCliOptions, method: string, request: unknown, deadlineMs = 60_000): Promise<T> {
   const credential = opts.credential ?? process.env['SOMA_CREDENTIAL'];
   if (!credential) throw new Error('a credential is required: --credential or SOMA_CREDENTIAL');
-  const def = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath('retention'), { keepCase: true, longs: String, enums: String, defaults: true, includeDirs: [protoRoot()] }));
-  let node: unknown = def;
-  for (const part of [...GrpcServices.retention.package.split('.'), GrpcServices.retention.service]) node = (node as Record<string, unknown>)[part];
-  const Ctor = node as grpc.ServiceClientConstructor;
+  const Ctor = grpcClientConstructor('retention');
   // Exports can be large: accept up to 256 MiB (the service bounds them by RETENTION_EXPORT_MAX_ROWS).
   const client = new Ctor(opts.address, cliChannelCredentials(), { 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
   const md = new grpc.Metadata();

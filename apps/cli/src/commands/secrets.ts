@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { GrpcServices, protoPath, protoRoot } from '@soma/contracts';
+import { grpcClientConstructor } from '@soma/contracts';
 import { Fernet } from '@soma/fernet';
 import { cliChannelCredentials } from '../grpc-credentials.js';
 
@@ -10,10 +9,7 @@ type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err:
 
 /** One call to soma.secrets.v1.SecretsService with the operator's credential. */
 async function callSecrets(address: string, credential: string, method: string, request: unknown, deadlineMs: number): Promise<unknown> {
-  const def = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath('secrets'), { keepCase: true, longs: String, enums: String, defaults: true, includeDirs: [protoRoot()] }));
-  let node: unknown = def;
-  for (const part of [...GrpcServices.secrets.package.split('.'), GrpcServices.secrets.service]) node = (node as Record<string, unknown>)[part];
-  const Ctor = node as grpc.ServiceClientConstructor;
+  const Ctor = grpcClientConstructor('secrets');
   const client = new Ctor(address, cliChannelCredentials());
   const md = new grpc.Metadata();
   md.set('authorization', /^bearer\s/i.test(credential) ? credential : `Bearer ${credential}`);
