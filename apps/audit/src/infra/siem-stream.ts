@@ -1,4 +1,4 @@
-import type { Kafka, Producer } from 'kafkajs';
+import type { Admin, Kafka, Producer } from 'kafkajs';
 import { SECURITY_EVENT_SCHEMA, TOPIC_PARTITIONS, Topics, type SecurityEvent } from '@soma/contracts';
 import { Counter, type Logger, type Registry } from '@soma/observability';
 import { withTransaction, type Pool } from '@soma/postgres';
@@ -44,12 +44,19 @@ export function siemRecordOf(row: StoredAuditRow): Record<string, unknown> {
 
 /**
  * The outbox of the SIEM stream: rows are published to security.audit strictly in chain order, after
- * they committed, from `audit_siem_cursor`. A drain locks the chain's cursor row (SKIP LOCKED: one
- * drainer per chain across instances), sends the next rows with an idempotent acks=all producer to the
- * security.audit partition of the same number, then advances the cursor in the same transaction.
+ * they committed, each chain position exactly once for read_committed consumers (ADR 0404).
+ *
+ * A drain locks the chain's `audit_siem_cursor` row (SKIP LOCKED: one drainer per chain across instances),
+ * then writes one Kafka transaction per page: the records, plus the page's last chain position committed as
+ * the offset of a pseudo consumer group, so that records and position become visible together or not at all.
+ * The position in Kafka is the truth; `audit_siem_cursor.published_seq` follows it for lag and backlog only.
+ * Each chain has its own transactional id: a drainer that takes a chain over fences the previous one (a
+ * crashed or stalled process) and aborts its open transaction before it reads the position.
  */
 export class SiemStream {
-  private producer: Producer | undefined;
+  private readonly producers = new Map<number, Producer>();
+  private admin: Admin | undefined;
+  private streamId: string | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly running = new Map<number, Promise<void>>();
   private readonly again = new Set<number>();
@@ -82,11 +89,11 @@ export class SiemStream {
       return;
     }
     const run = this.drain(chain)
-      .catch((e: unknown) => {
+      .catch(async (e: unknown) => {
         this.failures.inc();
         this.logger.warn({ chain, reason: (e as Error).message }, 'SIEM stream drain failed; will retry');
-        void this.producer?.disconnect().catch(() => undefined);
-        this.producer = undefined;
+        // The next drain starts with a new producer: it fences whatever this one left open.
+        await this.dropProducer(chain);
       })
       .finally(() => {
         this.running.delete(chain);
@@ -106,15 +113,46 @@ export class SiemStream {
     }
   }
 
-  private async connected(): Promise<Producer> {
-    if (this.producer) return this.producer;
-    const p = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  /** `soma-audit-siem-<stream id>-<chain>`: the chain's transactional id and its position's group. */
+  private async chainId(chain: number): Promise<string> {
+    if (!this.streamId) {
+      const { rows } = await this.pool.query<{ stream_id: string }>('SELECT stream_id FROM audit_stream_identity');
+      if (!rows[0]) throw new Error('audit_stream_identity is empty: run the audit migrations (npx soma db migrate)');
+      this.streamId = rows[0].stream_id;
+    }
+    return `soma-audit-siem-${this.streamId}-${chain}`;
+  }
+
+  private async producerFor(chain: number, id: string): Promise<Producer> {
+    const existing = this.producers.get(chain);
+    if (existing) return existing;
+    const p = this.kafka.producer({ transactionalId: id, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    // connect() initialises the transactional id: earlier producers of this chain are fenced from here on.
     await p.connect();
-    this.producer = p;
+    this.producers.set(chain, p);
     return p;
   }
 
+  private async dropProducer(chain: number): Promise<void> {
+    const p = this.producers.get(chain);
+    this.producers.delete(chain);
+    await p?.disconnect().catch(() => undefined);
+  }
+
+  /** The last chain position committed to security.audit, or undefined before the first transaction. */
+  private async committedPosition(groupId: string, partition: number): Promise<number | undefined> {
+    if (!this.admin) {
+      const admin = this.kafka.admin();
+      await admin.connect();
+      this.admin = admin;
+    }
+    const topics = await this.admin.fetchOffsets({ groupId, topics: [Topics.SecurityAudit] });
+    const offset = Number(topics[0]?.partitions.find((p) => p.partition === partition)?.offset ?? -1);
+    return offset >= 0 ? offset : undefined;
+  }
+
   private async drain(chain: number): Promise<void> {
+    const partition = chain % TOPIC_PARTITIONS[Topics.SecurityAudit];
     for (;;) {
       if (this.stopped) return;
       const sent = await withTransaction(this.pool, async (client) => {
@@ -123,25 +161,40 @@ export class SiemStream {
           [chain],
         );
         if (cursor.rows.length === 0) return 0; // another instance is draining this chain
-        const from = Number(cursor.rows[0]!.published_seq);
+        const recorded = Number(cursor.rows[0]!.published_seq);
+        const id = await this.chainId(chain);
+        const producer = await this.producerFor(chain, id);
+        // Read after fencing: no earlier drainer can still commit a page behind this position. Before the
+        // first transaction of this stream (or after an upgrade), the recorded cursor is the position.
+        const from = (await this.committedPosition(id, partition)) ?? recorded;
         const { rows } = await client.query(
           `SELECT ${ROW_COLUMNS} FROM audit_log WHERE chain_partition = $1 AND chain_seq > $2 ORDER BY chain_seq LIMIT $3`,
           [chain, from, this.pageSize],
         );
-        if (rows.length === 0) return 0;
         const records = rows.map((r) => rowFromDb(r as Parameters<typeof rowFromDb>[0]));
-        const producer = await this.connected();
-        await producer.send({
-          topic: Topics.SecurityAudit,
-          acks: -1,
-          messages: records.map((r) => ({
-            key: r.tenant,
-            partition: r.chain_partition % TOPIC_PARTITIONS[Topics.SecurityAudit],
-            value: JSON.stringify(siemRecordOf(r)),
-            headers: { 'content-type': 'application/json', 'soma-event-type': r.event_type, 'soma-chain': `${r.chain_partition}:${r.chain_seq}` },
-          })),
-        });
-        await client.query('UPDATE audit_siem_cursor SET published_seq = $2, updated_at = now() WHERE chain_partition = $1', [chain, records[records.length - 1]!.chain_seq]);
+        const last = records.length ? records[records.length - 1]!.chain_seq : from;
+        if (records.length) {
+          const txn = await producer.transaction();
+          try {
+            await txn.send({
+              topic: Topics.SecurityAudit,
+              acks: -1,
+              messages: records.map((r) => ({
+                key: r.tenant,
+                partition,
+                value: JSON.stringify(siemRecordOf(r)),
+                headers: { 'content-type': 'application/json', 'soma-event-type': r.event_type, 'soma-chain': `${r.chain_partition}:${r.chain_seq}` },
+              })),
+            });
+            await txn.sendOffsets({ consumerGroupId: id, topics: [{ topic: Topics.SecurityAudit, partitions: [{ partition, offset: String(last) }] }] });
+            await txn.commit();
+          } catch (e) {
+            await txn.abort().catch(() => undefined);
+            throw e;
+          }
+        }
+        // Catches up after a crash between a Kafka commit and this one: those rows are not sent again.
+        if (last !== recorded) await client.query('UPDATE audit_siem_cursor SET published_seq = $2, updated_at = now() WHERE chain_partition = $1', [chain, last]);
         return records.length;
       });
       this.published.inc(sent);
@@ -153,6 +206,7 @@ export class SiemStream {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await Promise.allSettled([...this.running.values()]);
-    await this.producer?.disconnect().catch(() => undefined);
+    await Promise.allSettled([...this.producers.keys()].map((chain) => this.dropProducer(chain)));
+    await this.admin?.disconnect().catch(() => undefined);
   }
 }
