@@ -40,4 +40,15 @@ describe('SecretsConfig', () => {
     expect(second).toContain('entry 2 of 2');
     expect(second).not.toContain(good.slice(0, 20));
   });
+
+  it('caches callers and read decisions for 5 s by default; 0 turns a cache off; a negative or huge TTL stops start-up', async () => {
+    const key = Fernet.generateKey();
+    const defaults = await loadConfig(SecretsConfig, { FERNET_KEY: key });
+    expect([defaults.SECRETS_CALLER_CACHE_TTL_MS, defaults.SECRETS_DECISION_CACHE_TTL_MS, defaults.SECRETS_ACCESS_CACHE_MAX]).toEqual([5000, 5000, 10_000]);
+    const off = await loadConfig(SecretsConfig, { FERNET_KEY: key, SECRETS_CALLER_CACHE_TTL_MS: '0', SECRETS_DECISION_CACHE_TTL_MS: '0' });
+    expect([off.SECRETS_CALLER_CACHE_TTL_MS, off.SECRETS_DECISION_CACHE_TTL_MS]).toEqual([0, 0]);
+    expect(await problem({ FERNET_KEY: key, SECRETS_CALLER_CACHE_TTL_MS: '-1' })).toContain('SECRETS_CALLER_CACHE_TTL_MS');
+    expect(await problem({ FERNET_KEY: key, SECRETS_DECISION_CACHE_TTL_MS: '600000' })).toContain('SECRETS_DECISION_CACHE_TTL_MS');
+    expect(await problem({ FERNET_KEY: key, SECRETS_ACCESS_CACHE_MAX: '0' })).toContain('SECRETS_ACCESS_CACHE_MAX');
+  });
 });

@@ -76,7 +76,6 @@ export class SecretsConfig extends CommonConfig {
   @IsString() @Matches(/^[A-Za-z_][A-Za-z0-9_]*(\/[A-Za-z_][A-Za-z0-9_]*)*$/)
   SECRETS_POLICY_PATH: string = 'secrets_policy/allow';
 
-  /** Deadline of each auth / authz call; past it the call is refused (fail closed). */
   /** The secrets service's own credential for authz (API key or JWT with authz:check, tenant *); needed when authz runs with AUTHZ_CALLER_AUTH=required. */
   @Secret({ minBytes: 16, required: false }) @IsOptional() @IsString()
   AUTHZ_CREDENTIAL?: string;
@@ -88,8 +87,29 @@ export class SecretsConfig extends CommonConfig {
   @IsArray() @EnvList() @IsString({ each: true })
   SECRETS_TENANTS: string[] = ['*', 'platform'];
 
+  /** Deadline of each auth / authz call; past it the call is refused (fail closed). */
   @IsInt() @Min(50) @Max(30_000)
   SECRETS_ACCESS_CHECK_TIMEOUT_MS: number = 2000;
+
+  /**
+   * How long the principal auth returned for a credential is reused without asking auth again (keyed by the
+   * credential's SHA-256, never past the credential's expiry). Bound of the delay before a revoked JWT or
+   * API key stops working here. 0 = ask auth on every call.
+   */
+  @IsInt() @Min(0) @Max(60_000)
+  SECRETS_CALLER_CACHE_TTL_MS: number = 5000;
+
+  /**
+   * How long authz's allow for (caller, scopes, secret:read, name) is reused without asking authz again; denies
+   * and failures are never reused, writes and rotations always ask. Bound of the delay before a policy change
+   * that removes a read grant bites here (add authz's AUTHZ_DECISION_CACHE_TTL_MS behind it). 0 = ask every call.
+   */
+  @IsInt() @Min(0) @Max(60_000)
+  SECRETS_DECISION_CACHE_TTL_MS: number = 5000;
+
+  /** Entries of each of the two caches (callers, decisions); the oldest goes first when full. */
+  @IsInt() @Min(1) @Max(1_000_000)
+  SECRETS_ACCESS_CACHE_MAX: number = 10_000;
 
   /** Token for vault:// references stored as secrets (with VAULT_ENABLED and VAULT_ADDR). Issued by Vault, so no strength rule. */
   @Secret({ minBytes: 0, required: false }) @IsOptional() @IsString()

@@ -6,6 +6,7 @@ import { redisTlsOf } from '@soma/config';
 import { parseFernetKeyList } from '@soma/fernet';
 import { grpcClientCredentials, SomaRuntimeModule, type ServiceDependencies } from '@soma/service-runtime';
 import type { SecurityEvents } from './domain/ports.js';
+import { AccessCache } from './domain/access-cache.js';
 import { SecretsManager } from './domain/secrets-manager.js';
 import { AuthServiceAuthenticator } from './infra/auth-service-authenticator.js';
 import { AuthzAccessPolicy } from './infra/authz-access-policy.js';
@@ -53,6 +54,12 @@ export class SecretsModule {
       events: sink,
       clock: { now: () => new Date() },
       tenants: c.SECRETS_TENANTS,
+      accessCache: new AccessCache({
+        callerTtlMs: c.SECRETS_CALLER_CACHE_TTL_MS,
+        decisionTtlMs: c.SECRETS_DECISION_CACHE_TTL_MS,
+        maxCallers: c.SECRETS_ACCESS_CACHE_MAX,
+        maxDecisions: c.SECRETS_ACCESS_CACHE_MAX,
+      }),
     });
 
     const close = async () => {

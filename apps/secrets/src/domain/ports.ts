@@ -12,6 +12,8 @@ export interface Caller {
   method: 'jwt' | 'api_key';
   /** jti or API key id, never the credential itself. */
   credentialId: string;
+  /** When the credential stops being valid (ms since the epoch); undefined = it does not expire. No cache trusts it past this. */
+  expiresAtMs?: number;
 }
 
 /** Transport facts about one request, passed through to auth, authz and events. */

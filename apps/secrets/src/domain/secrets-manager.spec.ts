@@ -16,6 +16,7 @@ import type {
   SecurityEvents,
   StoredSecret,
 } from './ports.js';
+import { AccessCache, type AccessCacheOptions } from './access-cache.js';
 import { SecretsError, SecretsErrorCode } from './secrets.errors.js';
 import { SecretsManager } from './secrets-manager.js';
 
@@ -99,23 +100,32 @@ const callers: Record<string, Caller> = {
   'tok-foreign-admin': { sub: 'intruder', tenant: 't2', personaId: '', scopes: ['secrets:admin'], method: 'api_key', credentialId: 'k2' },
 };
 
-function setup(keys: string[] = [Fernet.generateKey()], store = new MemoryStore(), tenants?: string[]) {
+function setup(keys: string[] = [Fernet.generateKey()], store = new MemoryStore(), tenants?: string[], accessCache?: AccessCacheOptions) {
   const events: SecretsEvent[] = [];
   let full = false;
   let policyDown = false;
   let authDown = false;
+  let nowMs = Date.parse('2026-12-04T10:00:00Z');
+  const calls = { authenticate: 0, decide: 0 };
+  /** Credentials auth now refuses, and scopes the policy no longer grants (revocations in tests). */
+  const revoked = new Set<string>();
+  const ungranted = new Set<string>();
   const authenticator: CallerAuthenticator = {
     async authenticate(credential) {
+      calls.authenticate += 1;
       if (authDown) throw new SecretsError(SecretsErrorCode.Unavailable, 'auth unavailable');
-      const c = callers[credential.replace(/^Bearer /, '')];
+      const token = credential.replace(/^Bearer /, '');
+      const c = revoked.has(token) ? undefined : callers[token];
       if (!c) throw new SecretsError(SecretsErrorCode.Unauthenticated, 'credential refused');
       return c;
     },
   };
   const policy: AccessPolicy = {
     async decide(caller, action) {
+      calls.decide += 1;
       if (policyDown) throw new Error('authz down');
-      const ok = caller.scopes.includes('secrets:admin') || (action === 'secret:read' && caller.scopes.includes('secret:read'));
+      const granted = (scope: string) => caller.scopes.includes(scope) && !ungranted.has(scope);
+      const ok = granted('secrets:admin') || (action === 'secret:read' && granted('secret:read'));
       return { allowed: ok, reason: ok ? 'allowed' : 'policy_violation', decisionId: 'd-1' };
     },
   };
@@ -136,9 +146,14 @@ function setup(keys: string[] = [Fernet.generateKey()], store = new MemoryStore(
     readiness: () => (full ? 'full' : null),
   };
   const cipher = new Cipher(new MultiFernet(keys));
-  const manager = new SecretsManager({ authenticator, policy, store, cipher, references, events: sink, clock: { now: () => new Date('2026-12-04T10:00:00Z') }, ...(tenants ? { tenants } : {}) });
+  const manager = new SecretsManager({
+    authenticator, policy, store, cipher, references, events: sink, clock: { now: () => new Date(nowMs) },
+    ...(tenants ? { tenants } : {}),
+    ...(accessCache ? { accessCache: new AccessCache(accessCache) } : {}),
+  });
   return {
-    manager, store, events, cipher,
+    manager, store, events, cipher, calls, revoked, ungranted,
+    advance: (ms: number) => (nowMs += ms),
     setFull: (v: boolean) => (full = v),
     setPolicyDown: (v: boolean) => (policyDown = v),
     setAuthDown: (v: boolean) => (authDown = v),
@@ -349,5 +364,97 @@ describe('SecretsManager: key rotation', () => {
     const second = setup([k3, k2, k1], store);
     const result = await second.manager.rotateEncryptionKey(ctx('tok-admin'), 0);
     expect(result).toMatchObject({ resumed: false, complete: true, examined: 150, rotated: 150 });
+  });
+});
+
+describe('SecretsManager: caller and decision cache', () => {
+  const ttl = { callerTtlMs: 5000, decisionTtlMs: 5000, maxCallers: 100, maxDecisions: 100 };
+  const cached = async (tenants?: string[], options = ttl) => {
+    const t = setup(undefined, undefined, tenants, options);
+    await t.manager.putSecret(ctx('tok-admin'), { name: 'openai', value: PLAIN, reference: '', expectedVersion: 0 });
+    t.calls.authenticate = 0;
+    t.calls.decide = 0;
+    t.events.length = 0;
+    return t;
+  };
+
+  it('asks auth and authz once per credential and read within the TTL, and says so in each event', async () => {
+    const { manager, calls, events } = await cached();
+    for (let i = 0; i < 3; i++) expect((await manager.getSecret(ctx('tok-reader'), 'openai')).value).toBe(PLAIN);
+    expect(calls).toEqual({ authenticate: 1, decide: 1 });
+    expect(events.map((e) => e.type)).toEqual(['secret_accessed', 'secret_accessed', 'secret_accessed']);
+    expect(events.map((e) => [e.details!['caller_cached'], e.details!['cached']])).toEqual([[false, false], [true, true], [true, true]]);
+    expect(events[2]).toMatchObject({ outcome: 'success', actor: { user_id: 'reader-1' }, details: { request_id: 'req-12345678', credential_id: 'k1' } });
+  });
+
+  it('asks again after the TTL: a revoked credential or a removed grant stops working then', async () => {
+    const { manager, calls, revoked, ungranted, advance } = await cached();
+    await manager.getSecret(ctx('tok-reader'), 'openai');
+    revoked.add('tok-reader');
+    // Within the TTL the remembered answer stands: that delay is the documented revocation bound.
+    advance(4999);
+    expect((await manager.getSecret(ctx('tok-reader'), 'openai')).value).toBe(PLAIN);
+    advance(1);
+    expect(await codeOf(manager.getSecret(ctx('tok-reader'), 'openai'))).toBe(SecretsErrorCode.Unauthenticated);
+    expect(calls.authenticate).toBe(2);
+
+    await manager.getSecret(ctx('tok-admin'), 'openai');
+    ungranted.add('secrets:admin');
+    advance(5000);
+    expect(await codeOf(manager.getSecret(ctx('tok-admin'), 'openai'))).toBe(SecretsErrorCode.PermissionDenied);
+  });
+
+  it('never reuses a deny, a refused credential or an unavailable auth / authz (fail closed)', async () => {
+    const { manager, calls, setPolicyDown, setAuthDown, advance } = await cached();
+    for (let i = 0; i < 2; i++) expect(await codeOf(manager.getSecret(ctx('tok-nobody'), 'openai'))).toBe(SecretsErrorCode.PermissionDenied);
+    expect(calls.decide).toBe(2);
+    for (let i = 0; i < 2; i++) expect(await codeOf(manager.getSecret(ctx('tok-unknown'), 'openai'))).toBe(SecretsErrorCode.Unauthenticated);
+    expect(calls.authenticate).toBe(3); // nobody once (then cached), unknown twice
+
+    setPolicyDown(true);
+    expect(await codeOf(manager.getSecret(ctx('tok-reader'), 'openai'))).toBe(SecretsErrorCode.PermissionDenied);
+    setPolicyDown(false);
+    expect((await manager.getSecret(ctx('tok-reader'), 'openai')).value).toBe(PLAIN);
+
+    advance(5000); // everything remembered so far has expired
+    setAuthDown(true);
+    expect(await codeOf(manager.getSecret(ctx('tok-admin'), 'openai'))).toBe(SecretsErrorCode.Unavailable);
+    setAuthDown(false);
+    expect((await manager.getSecret(ctx('tok-admin'), 'openai')).value).toBe(PLAIN);
+  });
+
+  it('keys decisions by secret and action: another name asks again, writes always ask', async () => {
+    const { manager, calls } = await cached();
+    await manager.putSecret(ctx('tok-admin'), { name: 'other', value: 'v', reference: '', expectedVersion: 0 });
+    await manager.putSecret(ctx('tok-admin'), { name: 'other', value: 'v2', reference: '', expectedVersion: 0 });
+    expect(calls).toEqual({ authenticate: 0, decide: 2 });
+    await manager.getSecret(ctx('tok-admin'), 'openai');
+    await manager.getSecret(ctx('tok-admin'), 'other');
+    await manager.getSecret(ctx('tok-admin'), 'other');
+    expect(calls.decide).toBe(4);
+  });
+
+  it('still refuses a cached caller of a tenant no longer allowed, and records the refusal', async () => {
+    const { manager, events } = await cached(['t1']);
+    await manager.getSecret(ctx('tok-reader'), 'openai');
+    const foreign = await codeOf(manager.getSecret(ctx('tok-foreign-admin'), 'openai'));
+    expect(foreign).toBe(SecretsErrorCode.PermissionDenied);
+    expect(await codeOf(manager.getSecret(ctx('tok-foreign-admin'), 'openai'))).toBe(SecretsErrorCode.PermissionDenied);
+    expect(events.filter((e) => e.reason === 'tenant_not_allowed')).toHaveLength(2);
+  });
+
+  it('records the read before the value leaves even on a cached decision, and refuses when it cannot', async () => {
+    const { manager, setFull } = await cached();
+    await manager.getSecret(ctx('tok-reader'), 'openai');
+    setFull(true);
+    expect(await codeOf(manager.getSecret(ctx('tok-reader'), 'openai'))).toBe(SecretsErrorCode.Unavailable);
+  });
+
+  it('with TTL 0 asks auth and authz on every call', async () => {
+    const { manager, calls, events } = await cached(undefined, { ...ttl, callerTtlMs: 0, decisionTtlMs: 0 });
+    await manager.getSecret(ctx('tok-reader'), 'openai');
+    await manager.getSecret(ctx('tok-reader'), 'openai');
+    expect(calls).toEqual({ authenticate: 2, decide: 2 });
+    expect(events.every((e) => e.details!['cached'] === false && e.details!['caller_cached'] === false)).toBe(true);
   });
 });

@@ -1,4 +1,6 @@
+import { AccessCache } from './access-cache.js';
 import type {
+  AccessDecision,
   AccessPolicy,
   Caller,
   CallerAuthenticator,
@@ -48,7 +50,21 @@ export interface SecretsManagerDeps {
   clock: Clock;
   /** Tenants whose principals may use the service at all; undefined = any (tests of the domain alone). */
   tenants?: readonly string[];
+  /** Remembered callers and read allows (see AccessCache); undefined = ask auth and authz on every call. */
+  accessCache?: AccessCache;
 }
+
+/** A caller let through, and whether that took a round trip to auth / authz (recorded in events). */
+interface Authorized {
+  caller: Caller;
+  /** The allow came from the decision cache, not from authz. */
+  cached: boolean;
+  /** The principal came from the caller cache, not from auth. */
+  callerCached: boolean;
+}
+
+/** Only reads reuse an allow: a write, delete or rotation always asks authz (rare, and the higher stake). */
+const CACHED_ACTIONS: ReadonlySet<SecretAction> = new Set(['secret:read']);
 
 /**
  * The secrets use cases. Every call: authenticate → authorize (fail closed) → act → security
@@ -66,7 +82,8 @@ export class SecretsManager {
     const plaintext = hasValue ? input.value : input.reference;
     if (Buffer.byteLength(plaintext, 'utf8') > MAX_SECRET_BYTES) throw new SecretsError(SecretsErrorCode.InvalidArgument, `value must be at most ${MAX_SECRET_BYTES} bytes`);
     if (hasReference) this.deps.references.validate(input.reference);
-    const caller = await this.authorize(ctx, 'secret:write', input.name, 'put_secret');
+    const access = await this.authorize(ctx, 'secret:write', input.name, 'put_secret');
+    const { caller } = access;
     this.assertAuditable();
     const outcome = await this.deps.store.put({
       name: input.name,
@@ -78,10 +95,10 @@ export class SecretsManager {
       expectedVersion: input.expectedVersion,
     });
     if (!outcome.ok) {
-      this.publish(this.event(ctx, caller, 'secret_written', 'put_secret', input.name, 'failure', 'version_conflict', { expected_version: input.expectedVersion, current_version: outcome.currentVersion }));
+      this.publish(this.event(ctx, access, 'secret_written', 'put_secret', input.name, 'failure', 'version_conflict', { expected_version: input.expectedVersion, current_version: outcome.currentVersion }));
       throw new SecretsError(SecretsErrorCode.VersionConflict, 'the secret changed: its version is not expected_version', { current_version: outcome.currentVersion });
     }
-    this.publish(this.event(ctx, caller, 'secret_written', 'put_secret', input.name, 'success', null, {
+    this.publish(this.event(ctx, access, 'secret_written', 'put_secret', input.name, 'success', null, {
       version: outcome.metadata.version,
       kind: outcome.metadata.kind,
       created: outcome.created,
@@ -92,10 +109,10 @@ export class SecretsManager {
 
   async getSecret(ctx: RequestContext, name: string): Promise<{ value: string; metadata: SecretMetadata }> {
     assertSecretName(name);
-    const caller = await this.authorize(ctx, 'secret:read', name, 'get_secret');
+    const access = await this.authorize(ctx, 'secret:read', name, 'get_secret');
     const stored = await this.deps.store.get(name);
     if (!stored) {
-      this.publish(this.event(ctx, caller, 'secret_accessed', 'get_secret', name, 'failure', 'not_found'));
+      this.publish(this.event(ctx, access, 'secret_accessed', 'get_secret', name, 'failure', 'not_found'));
       throw new SecretsError(SecretsErrorCode.NotFound, 'no secret of that name');
     }
     let plaintext: string;
@@ -103,7 +120,7 @@ export class SecretsManager {
     try {
       ({ plaintext, keyIndex } = this.deps.cipher.decrypt(stored.token));
     } catch {
-      this.publish(this.event(ctx, caller, 'secret_accessed', 'get_secret', name, 'error', 'undecryptable', { key_id: stored.keyId }));
+      this.publish(this.event(ctx, access, 'secret_accessed', 'get_secret', name, 'error', 'undecryptable', { key_id: stored.keyId }));
       throw new SecretsError(SecretsErrorCode.SecretUndecryptable, 'the stored secret cannot be decrypted with the configured keys', { key_id: stored.keyId });
     }
     let value = plaintext;
@@ -111,22 +128,22 @@ export class SecretsManager {
       try {
         value = await this.deps.references.resolve(name, plaintext);
       } catch (e) {
-        this.publish(this.event(ctx, caller, 'secret_accessed', 'get_secret', name, 'error', 'reference_unresolved'));
+        this.publish(this.event(ctx, access, 'secret_accessed', 'get_secret', name, 'error', 'reference_unresolved'));
         throw e;
       }
     }
     // Recorded before the value leaves: an unrecordable read is refused (publish throws).
-    this.publishOrRefuse(this.event(ctx, caller, 'secret_accessed', 'get_secret', name, 'success', null, { version: stored.version, kind: stored.kind, key_index: keyIndex }));
+    this.publishOrRefuse(this.event(ctx, access, 'secret_accessed', 'get_secret', name, 'success', null, { version: stored.version, kind: stored.kind, key_index: keyIndex }));
     const { token: _token, ...metadata } = stored;
     return { value, metadata };
   }
 
   async deleteSecret(ctx: RequestContext, name: string): Promise<boolean> {
     assertSecretName(name);
-    const caller = await this.authorize(ctx, 'secret:write', name, 'delete_secret');
+    const access = await this.authorize(ctx, 'secret:write', name, 'delete_secret');
     this.assertAuditable();
     const deleted = await this.deps.store.delete(name);
-    this.publish(this.event(ctx, caller, 'secret_deleted', 'delete_secret', name, deleted ? 'success' : 'failure', deleted ? null : 'not_found'));
+    this.publish(this.event(ctx, access, 'secret_deleted', 'delete_secret', name, deleted ? 'success' : 'failure', deleted ? null : 'not_found'));
     if (!deleted) throw new SecretsError(SecretsErrorCode.NotFound, 'no secret of that name');
     return true;
   }
@@ -150,7 +167,7 @@ export class SecretsManager {
    * where already-current secrets are recognised by their signature and skipped.
    */
   async rotateEncryptionKey(ctx: RequestContext, maxSecrets: number): Promise<RotationResult> {
-    const caller = await this.authorize(ctx, 'secret:rotate', '*', 'rotate_encryption_key');
+    const access = await this.authorize(ctx, 'secret:rotate', '*', 'rotate_encryption_key');
     this.assertAuditable();
     const { store, cipher } = this.deps;
     const keyId = cipher.primaryKeyId;
@@ -178,7 +195,7 @@ export class SecretsManager {
         break;
       }
     }
-    this.publish(this.event(ctx, caller, 'encryption_key_rotated', 'rotate_encryption_key', '*', result.unreadable.length ? 'failure' : 'success', result.unreadable.length ? 'unreadable_secrets' : null, {
+    this.publish(this.event(ctx, access, 'encryption_key_rotated', 'rotate_encryption_key', '*', result.unreadable.length ? 'failure' : 'success', result.unreadable.length ? 'unreadable_secrets' : null, {
       key_id: keyId,
       examined: result.examined,
       rotated: result.rotated,
@@ -211,36 +228,52 @@ export class SecretsManager {
     throw new SecretsError(SecretsErrorCode.Unavailable, 'a secret kept changing during rotation; run the rotation again', { name });
   }
 
-  /** Authenticate then ask the policy; any failure is a refusal, and denials are events. */
-  private async authorize(ctx: RequestContext, action: SecretAction, name: string, operation: string): Promise<Caller> {
+  /**
+   * Authenticate then ask the policy; any failure is a refusal, and denials are events. With an access
+   * cache, a credential auth vouched for and a read authz allowed are reused until their TTL (never past
+   * the credential's expiry); a deny or a failure is never reused, so fail closed is unchanged.
+   */
+  private async authorize(ctx: RequestContext, action: SecretAction, name: string, operation: string): Promise<Authorized> {
     if (!ctx.credential) {
       this.publish(this.anonymousDenial(ctx, operation, name, 'missing_credential'));
       throw new SecretsError(SecretsErrorCode.Unauthenticated, 'an authorization: Bearer credential is required');
     }
-    let caller: Caller;
-    try {
-      caller = await this.deps.authenticator.authenticate(ctx.credential, ctx);
-    } catch (e) {
-      const unavailable = e instanceof SecretsError && e.code === SecretsErrorCode.Unavailable;
-      this.publish(this.anonymousDenial(ctx, operation, name, unavailable ? 'auth_unavailable' : 'unauthenticated'));
-      if (e instanceof SecretsError) throw e;
-      throw new SecretsError(SecretsErrorCode.Unavailable, 'the credential could not be verified now');
+    const cache = this.deps.accessCache;
+    const credentialKey = cache ? AccessCache.credentialKey(ctx.credential) : '';
+    let caller = cache?.caller(credentialKey, this.nowMs());
+    const callerCached = caller !== undefined;
+    if (caller === undefined) {
+      try {
+        caller = await this.deps.authenticator.authenticate(ctx.credential, ctx);
+      } catch (e) {
+        const unavailable = e instanceof SecretsError && e.code === SecretsErrorCode.Unavailable;
+        this.publish(this.anonymousDenial(ctx, operation, name, unavailable ? 'auth_unavailable' : 'unauthenticated'));
+        if (e instanceof SecretsError) throw e;
+        throw new SecretsError(SecretsErrorCode.Unavailable, 'the credential could not be verified now');
+      }
+      cache?.rememberCaller(credentialKey, caller, this.nowMs());
     }
+    // Checked on every call, cached caller or not: it is a local rule and costs nothing.
     if (this.deps.tenants && !this.deps.tenants.includes(caller.tenant)) {
-      this.publish(this.event(ctx, caller, 'secret_access_denied', operation, name, 'denied', 'tenant_not_allowed', { permission: action }));
+      this.publish(this.event(ctx, { caller, cached: false, callerCached }, 'secret_access_denied', operation, name, 'denied', 'tenant_not_allowed', { permission: action }));
       throw new SecretsError(SecretsErrorCode.PermissionDenied, 'callers of this tenant may not use the secrets service');
     }
-    let decision;
-    try {
-      decision = await this.deps.policy.decide(caller, action, name, ctx);
-    } catch {
-      decision = { allowed: false, reason: 'policy_unavailable', decisionId: '' };
+    const cacheable = cache !== undefined && CACHED_ACTIONS.has(action);
+    let decision: AccessDecision | undefined = cacheable ? cache.decision(caller, action, name, this.nowMs()) : undefined;
+    const cached = decision !== undefined;
+    if (decision === undefined) {
+      try {
+        decision = await this.deps.policy.decide(caller, action, name, ctx);
+      } catch {
+        decision = { allowed: false, reason: 'policy_unavailable', decisionId: '' };
+      }
+      if (cacheable) cache.rememberDecision(caller, action, name, decision, this.nowMs());
     }
     if (decision.allowed !== true) {
-      this.publish(this.event(ctx, caller, 'secret_access_denied', operation, name, 'denied', decision.reason || 'policy_violation', { permission: action, decision_id: decision.decisionId }));
+      this.publish(this.event(ctx, { caller, cached, callerCached }, 'secret_access_denied', operation, name, 'denied', decision.reason || 'policy_violation', { permission: action, decision_id: decision.decisionId }));
       throw new SecretsError(SecretsErrorCode.PermissionDenied, `${action} is not granted on this secret`, { decision_id: decision.decisionId, reason: decision.reason });
     }
-    return caller;
+    return { caller, cached, callerCached };
   }
 
   private assertAuditable(): void {
@@ -265,7 +298,8 @@ export class SecretsManager {
     }
   }
 
-  private event(ctx: RequestContext, caller: Caller, type: SecretsEvent['type'], action: string, resource: string, outcome: SecretsEvent['outcome'], reason: string | null, details: Record<string, unknown> = {}): SecretsEvent {
+  private event(ctx: RequestContext, access: Authorized, type: SecretsEvent['type'], action: string, resource: string, outcome: SecretsEvent['outcome'], reason: string | null, details: Record<string, unknown> = {}): SecretsEvent {
+    const { caller } = access;
     return {
       type,
       tenant: caller.tenant,
@@ -274,7 +308,17 @@ export class SecretsManager {
       outcome,
       reason,
       actor: { user_id: caller.sub, ip_address: ctx.ipAddress ?? null, user_agent: ctx.userAgent ?? null },
-      details: { ...details, request_id: ctx.requestId, auth_method: caller.method, credential_id: caller.credentialId, ...(caller.personaId ? { persona_id: caller.personaId } : {}) },
+      details: {
+        ...details,
+        request_id: ctx.requestId,
+        auth_method: caller.method,
+        credential_id: caller.credentialId,
+        ...(caller.personaId ? { persona_id: caller.personaId } : {}),
+        // Whether auth / authz were asked for this call: a reader of the audit trail can tell a fresh decision
+        // from one reused within the cache TTL (the revocation delay bound).
+        cached: access.cached,
+        caller_cached: access.callerCached,
+      },
     };
   }
 
@@ -293,6 +337,10 @@ export class SecretsManager {
 
   private now(): string {
     return this.deps.clock.now().toISOString();
+  }
+
+  private nowMs(): number {
+    return this.deps.clock.now().getTime();
   }
 }
 

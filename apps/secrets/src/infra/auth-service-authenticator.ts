@@ -14,7 +14,17 @@ export class AuthServiceAuthenticator implements CallerAuthenticator {
         ...(ctx.ipAddress ? { ipAddress: ctx.ipAddress } : {}),
         ...(ctx.userAgent ? { userAgent: ctx.userAgent } : {}),
       });
-      return { sub: p.sub, tenant: p.tenant, personaId: p.personaId, scopes: p.scopes, method: p.method, credentialId: p.credentialId };
+      // An expiry auth sent but we cannot read counts as already past: such a caller is never cached.
+      const expiresAt = p.expiresAt === undefined ? undefined : Date.parse(p.expiresAt);
+      return {
+        sub: p.sub,
+        tenant: p.tenant,
+        personaId: p.personaId,
+        scopes: p.scopes,
+        method: p.method,
+        credentialId: p.credentialId,
+        ...(expiresAt === undefined ? {} : { expiresAtMs: Number.isFinite(expiresAt) ? expiresAt : 0 }),
+      };
     } catch (e) {
       if (e instanceof AuthClientError && e.isCredentialRejected) {
         throw new SecretsError(SecretsErrorCode.Unauthenticated, 'the credential was refused', { auth_reason: e.reason });

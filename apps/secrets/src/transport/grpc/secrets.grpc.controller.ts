@@ -6,7 +6,7 @@ import { decodeInput, requestIdFrom } from '@soma/service-runtime';
 import type { RequestContext, SecretMetadata } from '../../domain/ports.js';
 import type { SecretsManager } from '../../domain/secrets-manager.js';
 import { SECRETS_MANAGER } from '../../secrets.tokens.js';
-import { ListSecretsDto, NameDto, PutSecretDto, RotateEncryptionKeyDto } from './secrets.dto.js';
+import { decodeNameRequest, ListSecretsDto, PutSecretDto, RotateEncryptionKeyDto } from './secrets.dto.js';
 
 interface MetadataWire {
   name: string;
@@ -69,14 +69,14 @@ export class SecretsGrpcController {
 
   @GrpcMethod('SecretsService', 'GetSecret')
   async getSecret(req: unknown, md: Metadata, call: ServerUnaryCall<unknown, unknown>): Promise<{ value: string; metadata: MetadataWire }> {
-    const dto = decodeInput(NameDto, req);
+    const dto = decodeNameRequest(req);
     const r = await this.secrets.getSecret(contextOf(md, call), dto.name);
     return { value: r.value, metadata: toWire(r.metadata) };
   }
 
   @GrpcMethod('SecretsService', 'DeleteSecret')
   async deleteSecret(req: unknown, md: Metadata, call: ServerUnaryCall<unknown, unknown>): Promise<{ deleted: boolean }> {
-    const dto = decodeInput(NameDto, req);
+    const dto = decodeNameRequest(req);
     return { deleted: await this.secrets.deleteSecret(contextOf(md, call), dto.name) };
   }
 
