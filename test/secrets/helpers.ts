@@ -74,15 +74,24 @@ export interface CredentialSource {
   issue(sub: string, tenant: string, scopes: string[]): Promise<string>;
   /** An API key (sk-soma-…) of `sub` in `tenant` holding `scopes`. */
   apiKey(sub: string, tenant: string, scopes: string[]): Promise<string>;
+  /** The same with its id, for revokeApiKey. */
+  apiKeyWithId(sub: string, tenant: string, scopes: string[]): Promise<{ key: string; id: string }>;
+  /** Revocations through auth's gRPC admin API (RevokeToken / RevokeApiKey), as an operator would. */
+  revokeToken(tenant: string, token: string): Promise<void>;
+  revokeApiKey(tenant: string, id: string): Promise<void>;
   stop(): Promise<void>;
 }
 
 export async function startCredentialSource(): Promise<CredentialSource> {
   const auth = await startAuthHarness();
+  const admin = async () => auth.client({ adminCredential: await auth.adminToken() });
   return {
     address: auth.grpcAddress,
     issue: async (sub, tenant, scopes) => (await auth.issueToken({ tenant, sub, scopes })).token,
     apiKey: async (sub, tenant, scopes) => (await auth.createApiKey({ tenant, scopes, owner_sub: sub })).key,
+    apiKeyWithId: (sub, tenant, scopes) => auth.createApiKey({ tenant, scopes, owner_sub: sub }),
+    revokeToken: async (tenant, token) => void (await (await admin()).revokeToken({ tenant, token })),
+    revokeApiKey: async (tenant, id) => void (await (await admin()).revokeApiKey(tenant, id)),
     stop: () => auth.stop(),
   };
 }
