@@ -72,6 +72,11 @@ export class AccessCache {
     this.decisions = o.decisionTtlMs > 0 ? new ExpiringMap(o.maxDecisions) : undefined;
   }
 
+  /** False when SECRETS_CALLER_CACHE_TTL_MS is 0: the credential need not even be hashed. */
+  get cachesCallers(): boolean {
+    return this.callers !== undefined;
+  }
+
   /** The cache key of a credential: its SHA-256, so the map never holds a usable credential. */
   static credentialKey(credential: string): string {
     return createHash('sha256').update(credential).digest('base64url');

@@ -239,8 +239,10 @@ export class SecretsManager {
       throw new SecretsError(SecretsErrorCode.Unauthenticated, 'an authorization: Bearer credential is required');
     }
     const cache = this.deps.accessCache;
-    const credentialKey = cache ? AccessCache.credentialKey(ctx.credential) : '';
-    let caller = cache?.caller(credentialKey, this.nowMs());
+    // One clock reading per call: entries remembered after an await then expire a little early, never late.
+    const now = cache ? this.nowMs() : 0;
+    const credentialKey = cache?.cachesCallers ? AccessCache.credentialKey(ctx.credential) : '';
+    let caller = credentialKey ? cache!.caller(credentialKey, now) : undefined;
     const callerCached = caller !== undefined;
     if (caller === undefined) {
       try {
@@ -251,7 +253,7 @@ export class SecretsManager {
         if (e instanceof SecretsError) throw e;
         throw new SecretsError(SecretsErrorCode.Unavailable, 'the credential could not be verified now');
       }
-      cache?.rememberCaller(credentialKey, caller, this.nowMs());
+      if (credentialKey) cache!.rememberCaller(credentialKey, caller, now);
     }
     // Checked on every call, cached caller or not: it is a local rule and costs nothing.
     if (this.deps.tenants && !this.deps.tenants.includes(caller.tenant)) {
@@ -259,7 +261,7 @@ export class SecretsManager {
       throw new SecretsError(SecretsErrorCode.PermissionDenied, 'callers of this tenant may not use the secrets service');
     }
     const cacheable = cache !== undefined && CACHED_ACTIONS.has(action);
-    let decision: AccessDecision | undefined = cacheable ? cache.decision(caller, action, name, this.nowMs()) : undefined;
+    let decision: AccessDecision | undefined = cacheable ? cache.decision(caller, action, name, now) : undefined;
     const cached = decision !== undefined;
     if (decision === undefined) {
       try {
@@ -267,7 +269,7 @@ export class SecretsManager {
       } catch {
         decision = { allowed: false, reason: 'policy_unavailable', decisionId: '' };
       }
-      if (cacheable) cache.rememberDecision(caller, action, name, decision, this.nowMs());
+      if (cacheable) cache.rememberDecision(caller, action, name, decision, now);
     }
     if (decision.allowed !== true) {
       this.publish(this.event(ctx, { caller, cached, callerCached }, 'secret_access_denied', operation, name, 'denied', decision.reason || 'policy_violation', { permission: action, decision_id: decision.decisionId }));
