@@ -41,8 +41,13 @@ function event(tenant, i) {
   };
 }
 
-async function auditIngest(ctx) {
-  const n = ctx.quick ? 5_000 : 100_000;
+/**
+ * One ingest run into a database of its own: `n` events produced first, then the service(s) started; the rate is
+ * from the first committed row of ours to the last (group join excluded). `split`: the measured instance only
+ * ingests (AUDIT_SIEM_STREAM_ENABLED=false) and a second instance (AUDIT_INGEST_ENABLED=false, not on the service
+ * core) publishes to security.audit meanwhile; otherwise one instance does both. `keep` leaves the database for COPY.
+ */
+async function ingestRun(ctx, n, split) {
   const dbName = `bench_audit_${randomUUID().replaceAll('-', '').slice(0, 12)}`;
   const tenantPrefix = `bench-${randomBytes(4).toString('hex')}`;
   const tenants = Array.from({ length: 12 }, (_, i) => `${tenantPrefix}-t${i}`);
@@ -51,9 +56,14 @@ async function auditIngest(ctx) {
   await admin.query(`CREATE DATABASE ${dbName}`);
   const kafka = new Kafka({ clientId: 'soma-bench', brokers: BROKERS, logLevel: logLevel.NOTHING });
   const group = `soma-bench-audit-${randomUUID()}`;
-  let svc;
+  const services = [];
   const db = new pg.Pool({ connectionString: dbUrl(dbName), max: 2 });
   db.on('error', () => undefined); // an idle client dropped by a server restart (shared infra) is replaced on the next query
+  const drop = async () => {
+    await db.end().catch(() => undefined);
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
+    await admin.end();
+  };
   try {
     // The group starts at the current end of the topic: only what we produce next (and whatever other
     // producers add meanwhile) is ingested.
@@ -68,23 +78,27 @@ async function auditIngest(ctx) {
       await producer.send({ topic: TOPIC, acks: -1, messages: Array.from({ length: Math.min(2000, n - i) }, (_, j) => { const t = tenants[(i + j) % tenants.length]; return { key: t, value: JSON.stringify(event(t, i + j)) }; }) });
     }
     await producer.disconnect();
-    log(`audit-ingest: ${n} events on ${TOPIC} before the service starts`);
+    log(`audit-ingest (${split ? 'split' : 'one instance'}): ${n} events on ${TOPIC} before the service starts`);
 
     const dir = tempDir('audit-keys');
     const keyFile = join(dir, 'checkpoint.pem');
     writeFileSync(keyFile, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-    svc = await startService(
+    const common = {
+      POSTGRES_DB: dbName, AUDIT_MIGRATE_ON_START: 'true',
+      AUDIT_KEK: randomBytes(32).toString('base64url'), AUDIT_KEK_FILE: null,
+      AUDIT_CHECKPOINT_KEY_FILE: keyFile, AUDIT_EXPORT_API_KEY: randomBytes(32).toString('base64url'), AUDIT_EXPORT_API_KEY_FILE: null,
+      AUDIT_CONSUMER_GROUP: group, AUDIT_KAFKA_SESSION_TIMEOUT_MS: '6000', AUTH_GRPC_ADDRESS: null,
+    };
+    if (split) {
+      // Started first so that it has migrated the schema; it never joins the consumer group.
+      services.push(await startService('audit', { ...common, AUDIT_GRPC_PORT: String(await freePort()), AUDIT_HTTP_PORT: String(await freePort()), AUDIT_INGEST_ENABLED: 'false', INSTANCE_ID: 'bench-audit-siem' }, { pin: false, nodeArgs: ctx.nodeArgs('audit', 'siem') }));
+    }
+    const svc = await startService(
       'audit',
-      {
-        AUDIT_GRPC_PORT: String(await freePort()), AUDIT_HTTP_PORT: String(await freePort()),
-        POSTGRES_DB: dbName, AUDIT_MIGRATE_ON_START: 'true',
-        AUDIT_KEK: randomBytes(32).toString('base64url'), AUDIT_KEK_FILE: null,
-        AUDIT_CHECKPOINT_KEY_FILE: keyFile, AUDIT_EXPORT_API_KEY: randomBytes(32).toString('base64url'), AUDIT_EXPORT_API_KEY_FILE: null,
-        AUDIT_CONSUMER_GROUP: group, AUDIT_KAFKA_SESSION_TIMEOUT_MS: '6000', AUTH_GRPC_ADDRESS: null,
-      },
-      { nodeArgs: ctx.nodeArgs('audit') },
+      { ...common, AUDIT_GRPC_PORT: String(await freePort()), AUDIT_HTTP_PORT: String(await freePort()), ...(split ? { AUDIT_SIEM_STREAM_ENABLED: 'false' } : {}) },
+      { nodeArgs: ctx.nodeArgs('audit', split ? 'ingest' : '') },
     );
-    // Steady-state rate: from the first committed row of ours to the last (group join excluded).
+    services.push(svc);
     const count = async () => Number((await db.query('SELECT count(*) AS n FROM audit_log WHERE tenant LIKE $1', [`${tenantPrefix}-%`])).rows[0].n);
     const deadline = Date.now() + (ctx.quick ? 60_000 : 600_000);
     let first = 0;
@@ -104,9 +118,26 @@ async function auditIngest(ctx) {
     const seconds = (performance.now() - t0) / 1000;
     const proc = meter?.stop() ?? null;
     if (c < n) throw new Error(`audit ingested ${c} of ${n} rows before the deadline; service output:\n${svc.output().slice(-3000)}`);
-    const target = { tool: 'kafkajs producer + audit service', rows: n - first, seconds: round(seconds, 2), throughput: round((n - first) / seconds, 0), unit: 'rows/s', errors: 0, process: proc };
-    describeRun('audit ingest', target);
+    const tool = split ? 'kafkajs producer + audit ingest instance (SIEM stream in a second instance)' : 'kafkajs producer + one audit instance (ingest + SIEM stream)';
+    const run = { tool, rows: n - first, seconds: round(seconds, 2), throughput: round((n - first) / seconds, 0), unit: 'rows/s', errors: 0, process: proc };
+    describeRun(split ? 'audit ingest (split)' : 'audit ingest (one instance)', run);
+    return { run, db, tenantPrefix, drop };
+  } catch (e) {
+    await drop();
+    throw e;
+  } finally {
+    for (const s of services) await s.stop();
+  }
+}
 
+async function auditIngest(ctx) {
+  const n = ctx.quick ? 5_000 : 100_000;
+  // The issue's path, Kafka → committed rows, with the SIEM stream in its own instance (ADR 0407); the
+  // all-in-one deployment is measured in the same run beside it.
+  const single = await ingestRun(ctx, n, false);
+  await single.drop();
+  const { run: target, db, tenantPrefix, drop } = await ingestRun(ctx, n, true);
+  try {
     // Baseline: the same rows (every column but the generated id) COPYed into the same table.
     const client = await db.connect();
     const chunks = [];
@@ -122,17 +153,17 @@ async function auditIngest(ctx) {
         path: 'audit ingest, Kafka → committed rows',
         goal: { text: '≥ 40% of COPY rows/s', baseline: 'copy', min: 0.4 },
         target,
-        baselines: { copy },
-        notes: [`${n} events over ${tenants.length} tenants (keys) → partitions; rate measured from the first committed row to the last (consumer-group join excluded); COPY of those same rows (all columns but id) into the same partitioned table, same indexes; own database ${'`bench_audit_*`'}, dropped after`],
+        baselines: { copy, 'one-instance': single.run },
+        notes: [
+          `${n} events over 12 tenants (keys) → partitions; rate measured from the first committed row to the last (consumer-group join excluded); COPY of those same rows (all columns but id) into the same partitioned table, same indexes; own database ${'`bench_audit_*`'} per run, dropped after`,
+          'measured: an ingest-only instance on the service core while a SIEM-only instance (not pinned) publishes to security.audit; one-instance: the default deployment, one process doing both on the service core (its ratio column = split / one-instance)',
+        ],
       };
     } finally {
       client.release();
     }
   } finally {
-    await svc?.stop();
-    await db.end().catch(() => undefined);
-    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => undefined);
-    await admin.end();
+    await drop();
   }
 }
 

@@ -23,6 +23,7 @@ import { auditEnv, event, EventProducer, freshGroupAtEnd, TestDatabase } from '.
 const db = new TestDatabase();
 const producer = new EventProducer();
 const tenant = `siem-${randomUUID()}`;
+const splitTenant = `${tenant}-split`;
 const FIRST = 300;
 const SECOND = 200;
 let siem: TopicCollector;
@@ -35,14 +36,14 @@ const start = async () => (service = await startSomaService(auditService, auditE
 const values = (n: number, batch: string) => Array.from({ length: n }, (_, i) => JSON.stringify(event(tenant, { details: { batch, i } })));
 const position = (m: ReceivedMessage) => (m.json as { audit: { chain_partition: number; chain_seq: number } }).audit;
 /** One chain position seen at one offset: a consumer that rejoins may read an offset twice, that is not a duplicate on the topic. */
-const onTopic = () => [...new Map(siem.messages.map((m) => [`${m.partition}:${m.offset}`, m])).values()];
+const onTopic = (key = tenant) => [...new Map(siem.messages.filter((m) => m.key === key).map((m) => [`${m.partition}:${m.offset}`, m])).values()];
 
-async function headAndCursor(): Promise<{ chain: number; head: number; cursor: number }> {
+async function headAndCursor(of = tenant): Promise<{ chain: number; head: number; cursor: number }> {
   const { rows } = await db.pool.query<{ chain: number; head: string; cursor: string }>(
     `SELECT h.chain_partition AS chain, h.last_seq AS head, c.published_seq AS cursor
        FROM audit_chain_heads h JOIN audit_siem_cursor c USING (chain_partition)
       WHERE h.chain_partition = (SELECT chain_partition FROM audit_log WHERE tenant = $1 LIMIT 1)`,
-    [tenant],
+    [of],
   );
   return { chain: rows[0]!.chain, head: Number(rows[0]!.head), cursor: Number(rows[0]!.cursor) };
 }
@@ -52,7 +53,7 @@ beforeAll(async () => {
   await producer.connect();
   group = await freshGroupAtEnd();
   ports = { grpc: await freePort(), http: await freePort() };
-  siem = await new TopicCollector(Topics.SecurityAudit, (m) => m.key === tenant).start();
+  siem = await new TopicCollector(Topics.SecurityAudit, (m) => m.key === tenant || m.key === splitTenant).start();
   await start();
 });
 
@@ -108,5 +109,36 @@ describe('SIEM stream: each chain position once on security.audit (real Kafka tr
     expect(new Set(seqs).size).toBe(FIRST + SECOND);
     expect(Math.max(...seqs) - Math.min(...seqs)).toBe(FIRST + SECOND - 1);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+  });
+
+  it('ingest and the SIEM stream in separate instances: the SIEM-only one stays out of the consumer group, every record arrives once', { timeout: 120_000 }, async () => {
+    const N = 250;
+    const ports2 = [{ grpc: await freePort(), http: await freePort() }, { grpc: await freePort(), http: await freePort() }];
+    await service?.stop(); // only the split pair works from here on
+    service = undefined;
+    const ingestOnly = await startSomaService(auditService, auditEnv(db, group, ports2[0]!, { AUDIT_SIEM_STREAM_ENABLED: 'false', INSTANCE_ID: 'split-ingest' }));
+    const siemOnly = await startSomaService(auditService, auditEnv(db, group, ports2[1]!, { AUDIT_INGEST_ENABLED: 'false', INSTANCE_ID: 'split-siem' }));
+    const admin = new Kafka({ clientId: 'soma-siem-split', brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING }).admin();
+    try {
+      const earlier = onTopic().length;
+      await producer.send(splitTenant, Array.from({ length: N }, (_, i) => JSON.stringify(event(splitTenant, { details: { i } }))));
+      await waitFor(async () => (await db.count(splitTenant)) === N, { timeoutMs: 60_000, what: 'split: all stored' });
+      await waitFor(() => onTopic(splitTenant).length >= N, { timeoutMs: 60_000, what: 'split: all on security.audit' });
+      await waitFor(async () => {
+        const s = await headAndCursor(splitTenant);
+        return s.cursor === s.head;
+      }, { what: 'split: cursor at the head' });
+      await admin.connect();
+      const { groups } = await admin.describeGroups([group]);
+      expect(groups[0]!.members).toHaveLength(1);
+      const seqs = onTopic(splitTenant).map(position).map((p) => `${p.chain_partition}:${p.chain_seq}`);
+      expect(seqs).toHaveLength(N);
+      expect(new Set(seqs).size).toBe(N);
+      expect(onTopic()).toHaveLength(earlier); // nothing of the first test published again
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+      await ingestOnly.stop();
+      await siemOnly.stop();
+    }
   });
 });

@@ -39,6 +39,15 @@ export class AuditConfig extends PostgresConfig {
   @IsInt() @Min(1) @Max(24)
   AUDIT_PARTITIONS_AHEAD: number = 3;
 
+  /**
+   * This instance consumes security.events into audit_log. Ingest and the SIEM stream scale apart: a deployment
+   * that needs ingest throughput runs ingest instances with AUDIT_SIEM_STREAM_ENABLED=false and one or more SIEM
+   * instances with AUDIT_INGEST_ENABLED=false (ADR 0407). Both default on: one process does everything.
+   */
+  @IsBoolean() @EnvBoolean()
+  AUDIT_INGEST_ENABLED: boolean = true;
+
+  /** This instance publishes committed rows to security.audit (any number of instances: one drainer per chain). */
   @IsBoolean() @EnvBoolean()
   AUDIT_SIEM_STREAM_ENABLED: boolean = true;
 

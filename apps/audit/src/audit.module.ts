@@ -25,7 +25,7 @@ interface AuditParts {
   logger: Logger;
   pool: Pool;
   store: PgAuditStore;
-  ingest: KafkaAuditIngest;
+  ingest: KafkaAuditIngest | undefined;
   siem: SiemStream | undefined;
   checkpointer: Checkpointer;
   auth: AuditAuthenticator;
@@ -59,18 +59,18 @@ class AuditLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApplicat
     this.p.checkpointer.start();
     this.p.siem?.start();
     // The consumer joins in the background: a broker that is down now delays ingest, not the API.
-    this.starting = this.startIngest();
+    if (this.p.ingest) this.starting = this.startIngest(this.p.ingest);
   }
 
-  private async startIngest(): Promise<void> {
+  private async startIngest(ingest: KafkaAuditIngest): Promise<void> {
     let backoff = 500;
     while (!this.stopped) {
       try {
-        await this.p.ingest.start();
+        await ingest.start();
         return;
       } catch (e) {
         this.p.logger.warn({ reason: (e as Error).message }, 'audit consumer could not start; retrying');
-        await this.p.ingest.stop();
+        await ingest.stop();
         await new Promise((r) => setTimeout(r, backoff));
         backoff = Math.min(backoff * 2, 10_000);
       }
@@ -81,7 +81,7 @@ class AuditLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApplicat
     this.stopped = true;
     if (this.partitionTimer) clearInterval(this.partitionTimer);
     await this.starting?.catch(() => undefined);
-    await this.p.ingest.stop();
+    await this.p.ingest?.stop();
     await this.p.checkpointer.stop();
     await this.p.siem?.stop();
     this.p.auth.close();
@@ -105,7 +105,7 @@ export class AuditModule {
     const ssl = kafkaSslOf(config);
     const kafka = new Kafka({ clientId: `soma-audit-siem-${runtime.instanceId}`, brokers: config.KAFKA_BROKERS, ...(ssl ? { ssl } : {}), logLevel: logLevel.NOTHING, retry: { retries: 3 } });
     const siem = config.AUDIT_SIEM_STREAM_ENABLED ? new SiemStream(kafka, pool, logger, runtime.metrics, config.AUDIT_SIEM_DRAIN_INTERVAL_MS) : undefined;
-    const ingest = new KafkaAuditIngest({
+    const ingest = !config.AUDIT_INGEST_ENABLED ? undefined : new KafkaAuditIngest({
       brokers: config.KAFKA_BROKERS,
       ssl,
       groupId: config.AUDIT_CONSUMER_GROUP,
@@ -128,8 +128,8 @@ export class AuditModule {
         return `postgres unreachable (${(e as Error).message})`;
       }
     });
-    runtime.readiness.register('audit-consumer', async () => (ingest.isJoined ? null : 'not a member of the consumer group yet'));
-    logger.info({ checkpoint_key_id: signer.keyId }, 'checkpoint signing key loaded');
+    if (ingest) runtime.readiness.register('audit-consumer', async () => (ingest.isJoined ? null : 'not a member of the consumer group yet'));
+    logger.info({ checkpoint_key_id: signer.keyId, ingest: config.AUDIT_INGEST_ENABLED, siem_stream: config.AUDIT_SIEM_STREAM_ENABLED }, 'checkpoint signing key loaded');
     const parts: AuditParts = { config, logger, pool, store, ingest, siem, checkpointer, auth };
     return {
       module: AuditModule,

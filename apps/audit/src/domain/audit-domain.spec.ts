@@ -1,13 +1,14 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import canonicalize from 'canonicalize';
 import { describe, expect, it } from 'vitest';
 import type { SecurityEvent } from '@soma/contracts';
 import { appendToChain, classifyMessages } from './audit-ingest.js';
-import { canonicalRowJson, GENESIS_HASH, rowHash, unstorableReason, type AuditRow, type ChainHead, type StoredAuditRow } from './audit-record.js';
+import { canonicalRowJson, chainedBody, GENESIS_HASH, rowHash, unstorableReason, type AuditRow, type ChainHead, type StoredAuditRow } from './audit-record.js';
 import { decodePageToken, encodePageToken } from './audit-query.js';
 import { ed25519Signer, type Checkpoint } from './checkpoint.js';
 import { canonicalIpNetwork, formatIpNetwork, truncateToNetwork } from './ip-network.js';
 import type { AuditLogWriter, ChainTransaction } from './ports.js';
-import { decryptPii, deriveKek, pseudonymOf, unwrapSubjectKey, wrapSubjectKey } from './subject-crypto.js';
+import { decryptPii, deriveKek, personalFieldsJson, pseudonymOf, unwrapSubjectKey, wrapSubjectKey } from './subject-crypto.js';
 import { verifyChains, type ChainInfo, type ChainReader } from './verify-chain.js';
 
 let n = 0;
@@ -105,6 +106,45 @@ describe('hash chain', () => {
     const base = { timestamp: new Date(0), occurred_at: new Date(0), event_id: 'e', event_type: 't', tenant: 'x', service: 's', user_id: null, ip_address: null, pii: null, action: 'a', resource: '', outcome: 'success' as const, reason: null, trace_id: null, chain_partition: 0, chain_seq: 1, prev_hash: GENESIS_HASH };
     expect(canonicalRowJson({ ...base, details: { b: 1, a: 2 } })).toBe(canonicalRowJson({ ...base, details: { a: 2, b: 1 } }));
     expect(rowHash({ ...base, details: {} }).equals(rowHash({ ...base, details: { a: 1 } }))).toBe(false);
+  });
+
+  it('the direct canonical writers produce exactly what canonicalize (RFC 8785) produces', () => {
+    const texts = ['', 'plain', 'quote " backslash \\ slash /', 'tab\tnewline\n\u0001\u001f\u007f', 'é 漢字 😀 \u2028\u2029', '</script>'];
+    const detailsList: Array<Record<string, unknown>> = [
+      {},
+      { z: 1, a: [3, 2, { y: null, b: true }], m: 'x' },
+      { n: 1e21, small: 1e-7, neg: -0, f: 0.1 + 0.2, big: Number.MAX_SAFE_INTEGER, '😀': 1, é: 2, e: 3 },
+      { nested: { deep: { deeper: ['a', { k: 'v' }] } } },
+    ];
+    let i = 0;
+    for (const text of texts) {
+      for (const details of detailsList) {
+        i += 1;
+        const row = {
+          timestamp: new Date(Date.UTC(2026, 11, 4, 12, 0, i)),
+          occurred_at: new Date(Date.UTC(2026, 0, 1) + i),
+          event_id: `0193${i}`,
+          event_type: 'authentication_failed',
+          tenant: text || 't',
+          service: 'auth',
+          user_id: i % 2 ? null : text,
+          ip_address: i % 3 ? null : '203.0.113.0/24',
+          pii: i % 2 ? null : randomBytes(40),
+          action: text,
+          resource: text,
+          outcome: 'failure' as const,
+          reason: i % 4 ? text : null,
+          details,
+          trace_id: i % 5 ? null : 'a'.repeat(32),
+          chain_partition: i % 3,
+          chain_seq: i * 1_000_003,
+          prev_hash: GENESIS_HASH,
+        };
+        expect(canonicalRowJson(row)).toBe(canonicalize(chainedBody(row)));
+        const fields = { user_id: i % 2 ? null : text, ip_address: i % 3 ? null : '2001:db8::1', user_agent: text };
+        expect(personalFieldsJson(fields)).toBe(canonicalize(fields));
+      }
+    }
   });
 
   it('stores pseudonyms, ciphertext and networks; dedupes; continues the chain across batches', async () => {

@@ -39,9 +39,9 @@ export type ProtectedEvent = Omit<AuditRow, 'timestamp' | 'chain_partition' | 'c
 export const GENESIS_HASH: Buffer = Buffer.alloc(32);
 const HASH_FORMAT_VERSION = 1;
 
-/** The RFC 8785 canonical JSON of what the chain covers for a row. */
-export function canonicalRowJson(row: Omit<AuditRow, 'hash'>): string {
-  const body = {
+/** The body the chain covers, as an object: what `canonicalize` (RFC 8785) is applied to. */
+export function chainedBody(row: Omit<AuditRow, 'hash'>): Record<string, unknown> {
+  return {
     v: HASH_FORMAT_VERSION,
     chain_partition: row.chain_partition,
     chain_seq: row.chain_seq,
@@ -61,9 +61,33 @@ export function canonicalRowJson(row: Omit<AuditRow, 'hash'>): string {
     details: row.details,
     trace_id: row.trace_id,
   };
-  const text = canonicalize(body);
-  if (text === undefined) throw new Error('row cannot be canonicalised');
-  return text;
+}
+
+/** A JSON string or null, as RFC 8785 writes it (ECMAScript JSON.stringify of a string is the JCS form). */
+const str = (v: string | null): string => (v === null ? 'null' : JSON.stringify(v));
+const isoCache = new WeakMap<Date, string>();
+/** Every row of a batch shares one recording timestamp: serialise it once. */
+function iso(d: Date): string {
+  let s = isoCache.get(d);
+  if (s === undefined) isoCache.set(d, (s = d.toISOString()));
+  return s;
+}
+
+/**
+ * The RFC 8785 canonical JSON of `chainedBody(row)`, written directly in JCS key order: the outer shape is
+ * fixed, so only `details` needs the general algorithm. This is the ingest hot path (canonicalising the
+ * whole object was the largest single cost there); the spec checks it against `canonicalize` itself.
+ */
+export function canonicalRowJson(row: Omit<AuditRow, 'hash'>): string {
+  const details = canonicalize(row.details);
+  if (details === undefined) throw new Error('row cannot be canonicalised');
+  return (
+    `{"action":${str(row.action)},"chain_partition":${row.chain_partition},"chain_seq":${row.chain_seq},"details":${details}` +
+    `,"event_id":${str(row.event_id)},"event_type":${str(row.event_type)},"ip_address":${str(row.ip_address)}` +
+    `,"occurred_at":${str(row.occurred_at.toISOString())},"outcome":${str(row.outcome)},"pii":${str(row.pii ? row.pii.toString('base64') : null)}` +
+    `,"reason":${str(row.reason)},"resource":${str(row.resource)},"service":${str(row.service)},"tenant":${str(row.tenant)}` +
+    `,"timestamp":${str(iso(row.timestamp))},"trace_id":${str(row.trace_id)},"user_id":${str(row.user_id)},"v":${HASH_FORMAT_VERSION}}`
+  );
 }
 
 /** hash = SHA-256(prev_hash ‖ canonical JSON of the row). */
@@ -94,7 +118,7 @@ export function protectEvent(event: SecurityEvent, subjectKeyOf: SubjectKeyOf): 
     tenant: event.tenant,
     service: event.service,
     user_id: pseudonym,
-    ip_address: ip_address === null ? null : formatIpNetwork(truncateToNetwork(ip_address)),
+    ip_address: ip_address === null ? null : storedNetworkOf(ip_address),
     pii,
     action: event.action,
     resource: event.resource,
@@ -103,6 +127,20 @@ export function protectEvent(event: SecurityEvent, subjectKeyOf: SubjectKeyOf): 
     details: event.details,
     trace_id: event.trace_id,
   };
+}
+
+/** Addresses repeat heavily in a stream of events: their stored network is computed once per address. */
+const networks = new Map<string, string>();
+const NETWORK_MEMO_MAX = 10_000;
+
+function storedNetworkOf(address: string): string {
+  let net = networks.get(address);
+  if (net === undefined) {
+    net = formatIpNetwork(truncateToNetwork(address));
+    if (networks.size >= NETWORK_MEMO_MAX) networks.clear();
+    networks.set(address, net);
+  }
+  return net;
 }
 
 /** The head of one chain: its last position and hash, and the last recorded timestamp (never goes back). */

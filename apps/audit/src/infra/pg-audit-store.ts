@@ -23,13 +23,13 @@ class PgChainTransaction implements ChainTransaction {
   constructor(private readonly client: PoolClient, private readonly chain: number) {}
 
   async lockHead(): Promise<ChainHead> {
-    await this.client.query(
-      `INSERT INTO audit_chain_heads (chain_partition, last_seq, last_hash, last_timestamp) VALUES ($1, 0, $2, 'epoch') ON CONFLICT (chain_partition) DO NOTHING`,
-      [this.chain, GENESIS_HASH],
-    );
+    // One round trip: creates the head at genesis the first time, otherwise locks and returns it (the no-op
+    // DO UPDATE takes the row lock FOR UPDATE would take; the batch updates the row anyway).
     const { rows } = await this.client.query<{ last_seq: string; last_hash: Buffer; last_timestamp: Date }>(
-      'SELECT last_seq, last_hash, last_timestamp FROM audit_chain_heads WHERE chain_partition = $1 FOR UPDATE',
-      [this.chain],
+      `INSERT INTO audit_chain_heads AS h (chain_partition, last_seq, last_hash, last_timestamp) VALUES ($1, 0, $2, 'epoch')
+       ON CONFLICT (chain_partition) DO UPDATE SET chain_partition = h.chain_partition
+       RETURNING last_seq, last_hash, last_timestamp`,
+      [this.chain, GENESIS_HASH],
     );
     const h = rows[0]!;
     return { chain_partition: this.chain, seq: Number(h.last_seq), hash: h.last_hash, timestamp: h.last_timestamp };
@@ -78,11 +78,12 @@ class PgChainTransaction implements ChainTransaction {
   }
 
   async saveHead(head: ChainHead): Promise<void> {
+    // The chain's SIEM cursor row exists from its first batch on (the outbox drains from it); same round trip.
     await this.client.query(
-      'UPDATE audit_chain_heads SET last_seq = $2, last_hash = $3, last_timestamp = $4, updated_at = now() WHERE chain_partition = $1',
+      `WITH head AS (UPDATE audit_chain_heads SET last_seq = $2, last_hash = $3, last_timestamp = $4, updated_at = now() WHERE chain_partition = $1)
+       INSERT INTO audit_siem_cursor (chain_partition) VALUES ($1) ON CONFLICT DO NOTHING`,
       [this.chain, head.seq, head.hash, head.timestamp],
     );
-    await this.client.query('INSERT INTO audit_siem_cursor (chain_partition) VALUES ($1) ON CONFLICT DO NOTHING', [this.chain]);
   }
 }
 
