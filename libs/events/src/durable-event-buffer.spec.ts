@@ -1,6 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { DurableEventBuffer, EventBufferFullError } from './durable-event-buffer.js';
 
@@ -22,11 +23,38 @@ describe('DurableEventBuffer', () => {
     b2.close();
   });
 
-  it('ignores a second append of the same event id', () => {
+  it('carries the events of a buffer written by the earlier layout over, in order', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'soma-buf-')), 'b.sqlite');
+    const old = new Database(path);
+    old.exec('CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, key TEXT NOT NULL, value BLOB NOT NULL, headers TEXT NOT NULL, created_at INTEGER NOT NULL)');
+    const insert = old.prepare('INSERT INTO outbox (id, key, value, headers, created_at) VALUES (?, ?, ?, ?, ?)');
+    for (const i of [1, 2, 3]) insert.run(`id-${i}`, 'acme', Buffer.from(`{"n":${i}}`), '{"a":"b"}', i);
+    old.prepare('DELETE FROM outbox WHERE seq = 1').run();
+    old.close();
+    const b = new DurableEventBuffer(path, 10);
+    b.append(ev(4));
+    expect(b.depth).toBe(3);
+    expect(b.peek(10).map((e) => e.id)).toEqual(['id-2', 'id-3', 'id-4']);
+    b.close();
+    const again = new DurableEventBuffer(path, 10);
+    expect(again.peek(10).map((e) => e.id)).toEqual(['id-2', 'id-3', 'id-4']);
+    again.close();
+  });
+
+  it('never hands out a sequence number at or below one in flight, also when everything was acknowledged', () => {
     const b = new DurableEventBuffer(':memory:', 10);
-    b.append(ev(1));
-    b.append(ev(1));
-    expect(b.depth).toBe(1);
+    for (let i = 0; i < 3; i++) b.append(ev(i));
+    const batch = b.peek(10);
+    b.append(ev(3)); // arrives while the batch is being sent
+    b.acknowledge(batch[batch.length - 1]!.seq);
+    expect(b.peek(10).map((e) => e.id)).toEqual(['id-3']);
+    b.acknowledge(b.peek(10)[0]!.seq);
+    expect(b.depth).toBe(0);
+    b.append(ev(5));
+    const next = b.peek(10);
+    b.append(ev(6));
+    b.acknowledge(next[0]!.seq);
+    expect(b.peek(10).map((e) => e.id)).toEqual(['id-6']);
     b.close();
   });
 
