@@ -5,6 +5,7 @@ import { grpcClientCredentials, SomaRuntimeModule, type ServiceDependencies } fr
 import type { Logger } from '@soma/observability';
 import { kafkaSslOf } from '@soma/config';
 import type { AuditConfig } from './audit.config.js';
+import { AuditAccessLog } from './domain/audit-access-log.js';
 import { AuditQueries } from './domain/audit-query.js';
 import { ed25519Signer } from './domain/checkpoint.js';
 import { deriveKek } from './domain/subject-crypto.js';
@@ -15,7 +16,7 @@ import { PgAuditStore } from './infra/pg-audit-store.js';
 import { SiemStream } from './infra/siem-stream.js';
 import { AUDIT_AUTH } from './audit.tokens.js';
 import { AuditGrpcController } from './transport/grpc/audit.grpc-controller.js';
-import { AUDIT_READER, AuditExportController } from './transport/http/audit-export.controller.js';
+import { AuditExportController } from './transport/http/audit-export.controller.js';
 
 const AUDIT_PARTS = Symbol('audit:parts');
 const DAY_MS = 86_400_000;
@@ -93,7 +94,7 @@ class AuditLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApplicat
 @Module({})
 export class AuditModule {
   static register(deps: ServiceDependencies<AuditConfig>): DynamicModule {
-    const { config, runtime } = deps;
+    const { config, runtime, events } = deps;
     const logger = runtime.logger;
     const pool = createPgPool(config, {
       applicationName: `soma-audit-${runtime.instanceId}`,
@@ -137,8 +138,8 @@ export class AuditModule {
       controllers: [AuditGrpcController, AuditExportController],
       providers: [
         { provide: AUDIT_PARTS, useValue: parts },
-        { provide: AuditQueries, useValue: new AuditQueries(store, kek, signer) },
-        { provide: AUDIT_READER, useValue: store },
+        // Every read of the log is itself recorded on security.events (audit_log_accessed, ADR 0408).
+        { provide: AuditQueries, useValue: new AuditQueries(store, kek, signer, new AuditAccessLog(events)) },
         { provide: AUDIT_AUTH, useValue: auth },
         { provide: Checkpointer, useValue: checkpointer },
         AuditLifecycle,

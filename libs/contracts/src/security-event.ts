@@ -12,6 +12,8 @@ export const SecurityEventTypes = [
   'authorization_denied', 'authorization_granted', 'policy_reloaded', 'relationship_written', 'relationship_deleted',
   // secrets
   'secret_accessed', 'secret_written', 'secret_deleted', 'encryption_key_rotated', 'secret_access_denied',
+  // audit: reads of the audit log itself (who watched the watchers)
+  'audit_log_accessed',
   // retention
   'retention_run', 'data_exported', 'data_erased', 'consent_changed',
   // platform

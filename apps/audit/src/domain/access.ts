@@ -15,11 +15,16 @@ export interface AuditCaller {
   /** `*` = every tenant. */
   tenant: string;
   scopes: readonly string[];
+  /** jti of the JWT or id of the API key (never the credential itself), when the authenticator knows it. */
+  credential_id?: string;
 }
+
+/** Why a caller was refused; also the `reason` of its `audit_log_accessed` event. */
+export type AccessDenialReason = 'missing_scope' | 'other_tenant' | 'not_all_tenants';
 
 const holds = (caller: AuditCaller, scope: AuditScope) => caller.scopes.includes(scope) || caller.scopes.includes('audit:admin');
 
-function denied(caller: AuditCaller, scope: AuditScope, why: string): AuditError {
+function denied(caller: AuditCaller, scope: AuditScope, why: AccessDenialReason): AuditError {
   return new AuditError(AuditErrorCode.PermissionDenied, 'the credential may not perform this operation', { caller_tenant: caller.tenant, needed: scope, why });
 }
 
@@ -38,4 +43,11 @@ export function authorizeTenantRead(caller: AuditCaller, scope: 'audit:read' | '
 export function authorizeGlobal(caller: AuditCaller, scope: AuditScope): void {
   if (!holds(caller, scope)) throw denied(caller, scope, 'missing_scope');
   if (caller.tenant !== '*') throw denied(caller, scope, 'not_all_tenants');
+}
+
+/** The reason of a refusal raised above, or null when `e` is not one. */
+export function denialReasonOf(e: unknown): AccessDenialReason | null {
+  if (!(e instanceof AuditError) || e.code !== AuditErrorCode.PermissionDenied) return null;
+  const why = e.detail?.['why'];
+  return why === 'missing_scope' || why === 'other_tenant' || why === 'not_all_tenants' ? why : null;
 }

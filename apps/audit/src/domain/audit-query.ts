@@ -1,4 +1,6 @@
 import type { SecurityEventOutcome } from '@soma/contracts';
+import { authorizeGlobal, authorizeTenantRead, denialReasonOf, type AuditCaller } from './access.js';
+import type { AccessContext, AccessRequest, AuditAccessLog, AuditReadOperation } from './audit-access-log.js';
 import type { StoredAuditRow } from './audit-record.js';
 import { AuditError, AuditErrorCode } from './audit.errors.js';
 import type { CheckpointSigner } from './checkpoint.js';
@@ -93,13 +95,101 @@ function checkRange(from?: Date, to?: Date): void {
   if (from && to && from.getTime() > to.getTime()) throw new AuditError(AuditErrorCode.InvalidQuery, 'from must not be after to');
 }
 
-/** The read side of the audit log: queries, counts, chain verification. */
+/** What the NDJSON export asks for. */
+export interface ExportRequest {
+  from: Date;
+  to: Date;
+  tenant?: string;
+}
+
+/** Rows per page of the export (the first page is read before anything is sent). */
+export const EXPORT_PAGE_SIZE = 1000;
+
+/** How a read is recorded when it is asked for (before authorisation): the tenant it would cover. */
+function requestOf(caller: AuditCaller, input: QueryInput): AccessRequest {
+  return {
+    tenant: input.tenant ?? caller.tenant,
+    event_type: input.event_type,
+    outcome: input.outcome,
+    from: input.from,
+    to: input.to,
+    by_user: input.user_id !== undefined,
+  };
+}
+
+/** The personal fields of a row, when it is the queried subject's and their key still exists. */
+function personalOf(key: Buffer | null, row: StoredAuditRow): PersonalFields | null {
+  if (!key || !row.pii) return null;
+  try {
+    return decryptPii(key, row.event_id, row.pii);
+  } catch {
+    return null; // not this subject's ciphertext: show the stored form
+  }
+}
+
+/**
+ * An export whose first page is read and whose start is recorded: the transport streams `records()`
+ * and then calls `finish` once, with whether the stream completed.
+ */
+export class AuditExport {
+  private sent = 0;
+  private finished = false;
+
+  constructor(
+    private readonly reader: AuditLogReader,
+    private readonly access: AuditAccessLog,
+    private readonly caller: AuditCaller,
+    private readonly request: ExportRequest & { access: AccessRequest; ctx: AccessContext },
+    private firstPage: StoredAuditRow[],
+  ) {}
+
+  /** Every row of the range, oldest first. */
+  async *records(): AsyncGenerator<AuditRecordView> {
+    let page = this.firstPage;
+    this.firstPage = [];
+    const { from, to, tenant } = this.request;
+    for (;;) {
+      for (const row of page) {
+        this.sent += 1;
+        yield toView(row);
+      }
+      if (page.length < EXPORT_PAGE_SIZE) return;
+      const last = page[page.length - 1]!;
+      page = await this.reader.exportRange(from, to, tenant, { timestamp: last.timestamp, id: last.id }, EXPORT_PAGE_SIZE);
+    }
+  }
+
+  /** Record the end of the stream (once): how many records were handed to the transport, complete or cut. */
+  finish(complete: boolean): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.access.exportFinished(this.caller, this.request.access, { records_returned: this.sent, complete }, this.request.ctx);
+  }
+}
+
+/**
+ * The read side of the audit log: queries, counts, chain verification, the export. Each call authorises
+ * its caller (access.ts) and is itself recorded as an `audit_log_accessed` event, granted or denied; a
+ * granted read whose event cannot be buffered is refused (AUDIT_UNAVAILABLE) before anything leaves.
+ */
 export class AuditQueries {
   constructor(
     private readonly reader: AuditLogReader,
     private readonly kek: Buffer,
     private readonly signer: Pick<CheckpointSigner, 'verify'>,
+    private readonly access: AuditAccessLog,
   ) {}
+
+  /** Authorise, recording a refusal before it is thrown. */
+  private authorized<T>(caller: AuditCaller, operation: AuditReadOperation, request: AccessRequest, ctx: AccessContext, check: () => T): T {
+    try {
+      return check();
+    } catch (e) {
+      const reason = denialReasonOf(e);
+      if (reason) this.access.denied(caller, operation, request, reason, (e as AuditError).detail?.['needed'] as string | undefined, ctx);
+      throw e;
+    }
+  }
 
   /** Resolve a clear user id to its pseudonym and key; null when the subject is unknown or erased. */
   private async subject(tenant: string, userId: string): Promise<{ pseudonym: string; key: Buffer } | null> {
@@ -119,36 +209,76 @@ export class AuditQueries {
     return { filter: { ...filter, user_pseudonym: subject.pseudonym }, key: subject.key };
   }
 
-  async query(input: QueryInput): Promise<{ records: AuditRecordView[]; next_page_token: string }> {
+  /** QueryEvents: scope audit:read, confined to the caller's tenant unless it is `*`. */
+  async query(caller: AuditCaller, input: QueryInput, ctx: AccessContext = {}): Promise<{ records: AuditRecordView[]; next_page_token: string }> {
+    const tenant = this.authorized(caller, 'query_events', requestOf(caller, input), ctx, () => authorizeTenantRead(caller, 'audit:read', input.tenant));
+    const scoped: QueryInput = { ...input, tenant };
     const size = input.page_size || DEFAULT_PAGE_SIZE;
     if (!Number.isInteger(size) || size < 1 || size > MAX_PAGE_SIZE) throw new AuditError(AuditErrorCode.InvalidQuery, `page_size must be 1..${MAX_PAGE_SIZE}`);
     const after = input.page_token ? decodePageToken(input.page_token) : null;
-    const resolved = await this.filterOf(input);
-    if (!resolved) return { records: [], next_page_token: '' };
-    const rows = await this.reader.query(resolved.filter, after, size + 1);
-    const page = rows.slice(0, size);
-    const records = page.map((row) => {
-      let personal: PersonalFields | null = null;
-      if (resolved.key && row.pii) {
-        try {
-          personal = decryptPii(resolved.key, row.event_id, row.pii);
-        } catch {
-          personal = null; // not this subject's ciphertext: show the stored form
-        }
-      }
-      return toView(row, personal);
-    });
-    const lastRow = page[page.length - 1];
-    return { records, next_page_token: rows.length > size && lastRow ? encodePageToken({ timestamp: lastRow.timestamp, id: lastRow.id }) : '' };
+    const resolved = await this.filterOf(scoped);
+    let records: AuditRecordView[] = [];
+    let next = '';
+    if (resolved) {
+      const rows = await this.reader.query(resolved.filter, after, size + 1);
+      const page = rows.slice(0, size);
+      records = page.map((row) => toView(row, personalOf(resolved.key, row)));
+      const lastRow = page[page.length - 1];
+      next = rows.length > size && lastRow ? encodePageToken({ timestamp: lastRow.timestamp, id: lastRow.id }) : '';
+    }
+    // Recorded before the page leaves: a query by user is the most sensitive read (it decrypts), so its
+    // event names the subject by pseudonym and says how many records came back in clear.
+    this.access.granted(
+      caller,
+      'query_events',
+      { ...requestOf(caller, scoped), tenant: tenant ?? '*', user_pseudonym: resolved?.filter.user_pseudonym ?? null, page_size: size, continued: after !== null },
+      { records_returned: records.length, personal_records: records.filter((r) => r.personal !== null).length, figures: { more: next !== '' } },
+      ctx,
+    );
+    return { records, next_page_token: next };
   }
 
-  async count(input: QueryInput): Promise<number> {
-    const resolved = await this.filterOf(input);
-    return resolved ? this.reader.count(resolved.filter) : 0;
+  /** CountEvents: as QueryEvents; only a number leaves. */
+  async count(caller: AuditCaller, input: QueryInput, ctx: AccessContext = {}): Promise<number> {
+    const tenant = this.authorized(caller, 'count_events', requestOf(caller, input), ctx, () => authorizeTenantRead(caller, 'audit:read', input.tenant));
+    const scoped: QueryInput = { ...input, tenant };
+    const resolved = await this.filterOf(scoped);
+    const count = resolved ? await this.reader.count(resolved.filter) : 0;
+    this.access.granted(
+      caller,
+      'count_events',
+      { ...requestOf(caller, scoped), tenant: tenant ?? '*', user_pseudonym: resolved?.filter.user_pseudonym ?? null },
+      { records_returned: 0, personal_records: 0, figures: { count } },
+      ctx,
+    );
+    return count;
   }
 
-  async verify(range: TimeRange): Promise<VerifyResult> {
+  /** VerifyChain: scope audit:verify, `*` principals only (chains interleave every tenant). */
+  async verify(caller: AuditCaller, range: TimeRange, ctx: AccessContext = {}): Promise<VerifyResult> {
+    const request: AccessRequest = { tenant: '*', from: range.from, to: range.to };
+    this.authorized(caller, 'verify_chain', request, ctx, () => authorizeGlobal(caller, 'audit:verify'));
     checkRange(range.from, range.to);
-    return verifyChains(this.reader, this.signer, range);
+    const result = await verifyChains(this.reader, this.signer, range);
+    this.access.granted(caller, 'verify_chain', request, {
+      records_returned: 0,
+      personal_records: 0,
+      figures: { intact: result.intact, chains_checked: result.chains_checked, rows_checked: result.rows_checked, checkpoints_checked: result.checkpoints_checked, broken_reason: result.broken?.reason ?? null },
+    }, ctx);
+    return result;
+  }
+
+  /**
+   * The NDJSON export: scope audit:export, tenant rule as QueryEvents. The first page is read and the
+   * export's start recorded before anything is sent, so a database failure or an unrecordable export is
+   * still a proper error status.
+   */
+  async openExport(caller: AuditCaller, input: ExportRequest, ctx: AccessContext = {}): Promise<AuditExport> {
+    checkRange(input.from, input.to);
+    const tenant = this.authorized(caller, 'export_events', requestOf(caller, input), ctx, () => authorizeTenantRead(caller, 'audit:export', input.tenant));
+    const access: AccessRequest = { tenant: tenant ?? '*', from: input.from, to: input.to };
+    const first = await this.reader.exportRange(input.from, input.to, tenant, null, EXPORT_PAGE_SIZE);
+    this.access.exportStarted(caller, access, ctx);
+    return new AuditExport(this.reader, this.access, caller, { from: input.from, to: input.to, tenant, access, ctx }, first);
   }
 }

@@ -10,6 +10,8 @@ export enum AuditErrorCode {
   InvalidQuery = 'INVALID_QUERY',
   /** A page token that was not issued by this API or does not decode. */
   InvalidPageToken = 'INVALID_PAGE_TOKEN',
+  /** The read's own `audit_log_accessed` event could not be buffered: the read is refused, not done unrecorded. */
+  AuditUnavailable = 'AUDIT_UNAVAILABLE',
 }
 
 export class AuditError extends DomainError<AuditErrorCode> {}

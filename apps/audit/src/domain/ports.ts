@@ -1,4 +1,4 @@
-import type { SecurityEventOutcome } from '@soma/contracts';
+import type { SecurityEventInput, SecurityEventOutcome } from '@soma/contracts';
 import type { AuditRow, ChainHead, StoredAuditRow } from './audit-record.js';
 import type { Checkpoint } from './checkpoint.js';
 import type { ChainReader } from './verify-chain.js';
@@ -53,4 +53,12 @@ export interface CheckpointStore {
   /** Heads with rows not yet covered by a checkpoint. */
   headsToCheckpoint(): Promise<ChainHead[]>;
   saveCheckpoint(c: Checkpoint): Promise<void>;
+}
+
+/**
+ * The suite's security-event publisher (the runtime's durable buffer in front of `security.events`):
+ * the event is on disk when `publish` returns; it throws when the event cannot be buffered (buffer full).
+ */
+export interface SecurityEventSink {
+  publish(event: SecurityEventInput): unknown;
 }

@@ -1,9 +1,10 @@
-import type { Metadata } from '@grpc/grpc-js';
+import type { Metadata, ServerUnaryCall } from '@grpc/grpc-js';
 import { Controller, Inject } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
 import { decodeInput } from '@soma/service-runtime';
 import { AUDIT_AUTH } from '../../audit.tokens.js';
-import { authorizeGlobal, authorizeTenantRead, type AuditCaller } from '../../domain/access.js';
+import type { AuditCaller } from '../../domain/access.js';
+import type { AccessContext } from '../../domain/audit-access-log.js';
 import type { AuditAuthenticator } from '../../infra/export-auth.js';
 import { AuditQueries, type AuditRecordView } from '../../domain/audit-query.js';
 import type { VerifyResult } from '../../domain/verify-chain.js';
@@ -58,7 +59,19 @@ function first(md: Metadata | undefined, key: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** soma.audit.v1.AuditService: authenticate → decode → authorise → one domain call → map. */
+/** `ipv4:127.0.0.1:5000` / `ipv6:[::1]:5000` → the address, when it is one. */
+function peerAddress(call: ServerUnaryCall<unknown, unknown> | undefined): string | null {
+  const peer = call?.getPeer?.() ?? '';
+  const m = /^(?:ipv4:)?(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(peer) ?? /^ipv6:\[([0-9a-fA-F:.]+)\]:\d+$/.exec(peer);
+  return m?.[1] ?? null;
+}
+
+/** Who is calling from where, for the call's `audit_log_accessed` event. */
+function contextOf(md: Metadata | undefined, call: ServerUnaryCall<unknown, unknown> | undefined): AccessContext {
+  return { ip_address: peerAddress(call), user_agent: first(md, 'user-agent') ?? null };
+}
+
+/** soma.audit.v1.AuditService: authenticate → decode → one domain call (authorises and records it) → map. */
 @Controller()
 export class AuditGrpcController {
   constructor(
@@ -75,27 +88,24 @@ export class AuditGrpcController {
   }
 
   @GrpcMethod('AuditService', 'QueryEvents')
-  async queryEvents(req: FilterWire, md: Metadata): Promise<Record<string, unknown>> {
+  async queryEvents(req: FilterWire, md: Metadata, call: ServerUnaryCall<unknown, unknown>): Promise<Record<string, unknown>> {
     const caller = await this.caller(md);
     const dto = this.filterOf(req);
-    dto.tenant = authorizeTenantRead(caller, 'audit:read', dto.tenant);
-    const result = await this.queries.query(queryInputOf(dto));
+    const result = await this.queries.query(caller, queryInputOf(dto), contextOf(md, call));
     return { records: result.records.map(recordToWire), next_page_token: result.next_page_token };
   }
 
   @GrpcMethod('AuditService', 'CountEvents')
-  async countEvents(req: FilterWire, md: Metadata): Promise<Record<string, unknown>> {
+  async countEvents(req: FilterWire, md: Metadata, call: ServerUnaryCall<unknown, unknown>): Promise<Record<string, unknown>> {
     const caller = await this.caller(md);
     const dto = this.filterOf({ filter: req.filter });
-    dto.tenant = authorizeTenantRead(caller, 'audit:read', dto.tenant);
-    return { count: String(await this.queries.count(queryInputOf(dto))) };
+    return { count: String(await this.queries.count(caller, queryInputOf(dto), contextOf(md, call))) };
   }
 
   @GrpcMethod('AuditService', 'VerifyChain')
-  async verifyChain(req: Record<string, unknown>, md: Metadata): Promise<Record<string, unknown>> {
+  async verifyChain(req: Record<string, unknown>, md: Metadata, call: ServerUnaryCall<unknown, unknown>): Promise<Record<string, unknown>> {
     const caller = await this.caller(md);
     const dto = decodeInput(RangeDto, withoutDefaults(req));
-    authorizeGlobal(caller, 'audit:verify');
-    return verifyToWire(await this.queries.verify(rangeOf(dto)));
+    return verifyToWire(await this.queries.verify(caller, rangeOf(dto), contextOf(md, call)));
   }
 }

@@ -12,6 +12,7 @@ export function grpcStatusOf(code: string): status {
     case AuditErrorCode.NotFound:
       return status.NOT_FOUND;
     case AuditErrorCode.Unavailable:
+    case AuditErrorCode.AuditUnavailable:
       return status.UNAVAILABLE;
     case AuditErrorCode.InvalidQuery:
     case AuditErrorCode.InvalidPageToken:

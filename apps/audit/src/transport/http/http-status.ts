@@ -11,6 +11,7 @@ export function httpStatusOf(code: string): number {
     case AuditErrorCode.NotFound:
       return 404;
     case AuditErrorCode.Unavailable:
+    case AuditErrorCode.AuditUnavailable:
       return 503;
     case AuditErrorCode.InvalidQuery:
     case AuditErrorCode.InvalidPageToken:
