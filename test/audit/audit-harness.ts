@@ -3,11 +3,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import pg from 'pg';
 import { v7 as uuidv7 } from 'uuid';
-import { protoPath, protoRoot, Topics, type SecurityEvent } from '@soma/contracts';
+import { grpcClientConstructor, Topics, type SecurityEvent } from '@soma/contracts';
 import { runMigrations } from '@soma/postgres';
 import { KAFKA_BROKERS, POSTGRES_URL, REPO_ROOT, withFaultLock } from '../support/infra.js';
 
@@ -140,9 +139,7 @@ type Unary = (req: unknown, md: grpc.Metadata, cb: (err: grpc.ServiceError | nul
  * `credential: null` sends none. A call may override it.
  */
 export function auditClient(address: string, credential: string | null = exportApiKey): { call<T>(method: string, req: unknown, opts?: { credential?: string | null }): Promise<T>; close(): void } {
-  const def = protoLoader.loadSync(protoPath('audit'), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [protoRoot()] });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { soma: { audit: { v1: { AuditService: grpc.ServiceClientConstructor } } } };
-  const client = new pkg.soma.audit.v1.AuditService(address, grpc.credentials.createInsecure());
+  const client = new (grpcClientConstructor('audit'))(address, grpc.credentials.createInsecure());
   return {
     call<T>(method: string, req: unknown, opts: { credential?: string | null } = {}): Promise<T> {
       const md = new grpc.Metadata();

@@ -3,9 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GRPC_REASON_KEY, protoPath, protoRoot, Topics } from '@soma/contracts';
+import { GRPC_REASON_KEY, grpcClientConstructor, Topics } from '@soma/contracts';
 import { buildSecurityEvent } from '@soma/events';
 import { startSomaService, type StartedService } from '@soma/service-runtime';
 import type { RetentionConfig } from '../../apps/retention/src/retention.config.js';
@@ -106,9 +105,7 @@ beforeAll(async () => {
     AUTH_GRPC_ADDRESS: auth.grpcAddress,
     RETENTION_AUTH_CREDENTIAL: await auth.adminToken(),
   });
-  const def = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath('retention'), { keepCase: true, longs: String, enums: String, defaults: true, includeDirs: [protoRoot()] }));
-  const Ctor = (def['soma'] as grpc.GrpcObject)['retention'] as grpc.GrpcObject;
-  client = new ((Ctor['v1'] as grpc.GrpcObject)['RetentionService'] as grpc.ServiceClientConstructor)(`127.0.0.1:${ports.grpc}`, grpc.credentials.createInsecure());
+  client = new (grpcClientConstructor('retention'))(`127.0.0.1:${ports.grpc}`, grpc.credentials.createInsecure());
   events = await new TopicCollector(Topics.SecurityEvents, (m) => (m.key === T || m.key === T2) && m.json?.['service'] === 'retention').start();
 });
 

@@ -3,9 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import pg from 'pg';
-import { GRPC_REASON_KEY, protoPath, protoRoot, type SecurityEvent } from '@soma/contracts';
+import { GRPC_REASON_KEY, grpcClientConstructor, type SecurityEvent } from '@soma/contracts';
 import { startSomaService, type StartedService } from '@soma/service-runtime';
 import type { RetentionConfig } from '../../apps/retention/src/retention.config.js';
 import { retentionService } from '../../apps/retention/src/retention.service-definition.js';
@@ -122,10 +121,8 @@ export async function startRetention(schema: TestSchema, auth: AuthHarness, opti
     INSTANCE_ID: `retention-test-${ports.grpc}`,
     ...options.env,
   });
-  const def = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath('retention'), { keepCase: true, longs: String, enums: String, defaults: true, includeDirs: [protoRoot()] }));
-  const v1 = ((def['soma'] as grpc.GrpcObject)['retention'] as grpc.GrpcObject)['v1'] as grpc.GrpcObject;
   const grpcAddress = `127.0.0.1:${ports.grpc}`;
-  const client = new (v1['RetentionService'] as grpc.ServiceClientConstructor)(grpcAddress, grpc.credentials.createInsecure());
+  const client = new (grpcClientConstructor('retention'))(grpcAddress, grpc.credentials.createInsecure());
   type Unary = (req: unknown, md: grpc.Metadata, cb: (e: grpc.ServiceError | null, r: unknown) => void) => void;
   const call = <T,>(method: string, request: unknown, bearer?: string): Promise<T> => {
     const md = new grpc.Metadata();

@@ -2,8 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { GRPC_REASON_KEY, GrpcServices, protoPath, protoRoot } from '@soma/contracts';
+import { GRPC_REASON_KEY, grpcClientConstructor } from '@soma/contracts';
 import { startSomaService, type StartedService } from '@soma/service-runtime';
 import { authzService } from '../../apps/authz/src/authz.service-definition.js';
 import { secretsService } from '../../apps/secrets/src/secrets.service-definition.js';
@@ -12,15 +11,6 @@ import { startAuthHarness } from '../support/auth-harness.js';
 import { freePort } from '../support/ports.js';
 
 export const tmp = mkdtempSync(join(tmpdir(), 'soma-secrets-test-'));
-
-const loaderOptions = { keepCase: true, longs: String, enums: String, defaults: true, includeDirs: [protoRoot()] };
-
-function serviceCtor(name: 'secrets' | 'auth'): grpc.ServiceClientConstructor {
-  const def = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath(name), loaderOptions));
-  let node: unknown = def;
-  for (const part of [...GrpcServices[name].package.split('.'), GrpcServices[name].service]) node = (node as Record<string, unknown>)[part];
-  return node as grpc.ServiceClientConstructor;
-}
 
 export interface CallError {
   code: grpc.status;
@@ -35,7 +25,7 @@ export class SecretsClient {
   private readonly client: grpc.Client;
 
   constructor(address: string) {
-    this.client = new (serviceCtor('secrets'))(address, grpc.credentials.createInsecure());
+    this.client = new (grpcClientConstructor('secrets'))(address, grpc.credentials.createInsecure());
   }
 
   call<T = Record<string, unknown>>(method: string, request: unknown, credential?: string): Promise<T> {

@@ -4,11 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import { Module, type DynamicModule } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommonConfig } from '@soma/config';
-import { GrpcServices, protoPath, protoRoot } from '@soma/contracts';
+import { grpcClientConstructor } from '@soma/contracts';
 import { grpcClientCredentials, SomaRuntimeModule, startSomaService, type StartedService } from '@soma/service-runtime';
 import { cliChannelCredentials } from '../../apps/cli/src/grpc-credentials.js';
 import { REPO_ROOT } from '../support/infra.js';
@@ -60,9 +59,7 @@ afterAll(async () => {
   await service?.stop();
 });
 
-const definition = loadSync(protoPath('authz'), { keepCase: true, includeDirs: [protoRoot()] });
-const pkg = grpc.loadPackageDefinition(definition) as unknown as Record<string, unknown>;
-const AuthzClient = GrpcServices.authz.package.split('.').reduce<Record<string, unknown>>((o, k) => o[k] as Record<string, unknown>, pkg)[GrpcServices.authz.service] as typeof grpc.Client;
+const AuthzClient: typeof grpc.Client = grpcClientConstructor('authz');
 
 function serviceInfo(creds: grpc.ChannelCredentials, name: string): Promise<{ service: string }> {
   const client = new AuthzClient(`127.0.0.1:${grpcPort}`, creds, { 'grpc.ssl_target_name_override': name, 'grpc.default_authority': name }) as grpc.Client & {

@@ -7,11 +7,10 @@ import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
 import { Controller, Get, Module, Req, type DynamicModule } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommonConfig, ConfigError } from '@soma/config';
-import { GrpcServices, protoPath, protoRoot } from '@soma/contracts';
+import { grpcClientConstructor } from '@soma/contracts';
 import { SomaRuntimeModule, startSomaService, type SomaServiceDefinition, type StartedService } from '@soma/service-runtime';
 import { freePort } from '../support/ports.js';
 
@@ -77,10 +76,7 @@ async function start(env: Record<string, string>): Promise<{ grpcPort: number; h
   return { grpcPort: ports.grpc, httpPort: ports.http };
 }
 
-const authzPackage = GrpcServices.authz;
-const definitionOf = loadSync(protoPath('authz'), { keepCase: true, includeDirs: [protoRoot()] });
-const loaded = grpc.loadPackageDefinition(definitionOf) as unknown as Record<string, unknown>;
-const AuthzClient = authzPackage.package.split('.').reduce<Record<string, unknown>>((o, k) => o[k] as Record<string, unknown>, loaded)[authzPackage.service] as typeof grpc.Client;
+const AuthzClient: typeof grpc.Client = grpcClientConstructor('authz');
 
 function serviceInfo(port: number, creds: grpc.ChannelCredentials): Promise<{ service: string }> {
   const client = new AuthzClient(`127.0.0.1:${port}`, creds, { 'grpc.ssl_target_name_override': 'localhost' }) as grpc.Client & { GetServiceInfo: (req: object, opts: object, cb: (e: grpc.ServiceError | null, r: { service: string }) => void) => void };

@@ -6,7 +6,7 @@
  *   stack.get('auth').grpcAddress / .httpUrl / .stdoutFile / .stderrFile
  *   const auth = stack.authClient();                          // @soma/auth-client with the stack's admin token
  *   const authz = stack.authzClient();                        // @soma/authz-client
- *   const secrets = stack.grpc('secrets');                    // promise client for any service (proto-loader)
+ *   const secrets = stack.grpc('secrets');                    // promise client for any service (@soma/contracts' loader)
  *   await secrets.call('GetSecret', { name }, { bearer: token, traceparent });
  *   const auth2 = await stack.start('auth', { name: 'auth-2' }); // a second instance (same Redis prefix, same keys)
  *   await stack.kill('audit');                                // SIGKILL, waits for the exit
@@ -35,12 +35,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { AuthClient } from '@soma/auth-client';
 import { AuthzClient } from '@soma/authz-client';
-import { GRPC_REASON_KEY, GrpcServices, protoPath, protoRoot, Topics, type SomaServiceName } from '@soma/contracts';
+import { GRPC_REASON_KEY, grpcClientConstructor, Topics, type SomaServiceName } from '@soma/contracts';
 import { KAFKA_BROKERS, OPA_URL, POSTGRES_URL, REDIS_URL, REPO_ROOT } from '../../support/infra.js';
 import { freePort } from '../../support/ports.js';
 import { waitFor } from '../../support/wait.js';
@@ -230,20 +229,10 @@ function proc(child: ChildProcess): Promise<ExitInfo> {
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
 }
 
-function grpcCtor(service: ServiceName): grpc.ServiceClientConstructor {
-  const def = grpc.loadPackageDefinition(
-    protoLoader.loadSync(protoPath(service), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [protoRoot()] }),
-  );
-  const { package: pkg, service: svc } = GrpcServices[service];
-  let node: unknown = def;
-  for (const part of [...pkg.split('.'), svc]) node = (node as Record<string, unknown>)[part];
-  return node as grpc.ServiceClientConstructor;
-}
-
 type Unary = (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
 
 export function grpcCaller(service: ServiceName, address: string, defaults: CallMetadata = {}): GrpcCaller {
-  const Ctor = grpcCtor(service);
+  const Ctor = grpcClientConstructor(service);
   const client = new Ctor(address, grpc.credentials.createInsecure());
   const call = <T>(method: string, request: unknown, given: CallMetadata = {}): Promise<T> => {
     const m = { ...defaults, ...given };
