@@ -1,8 +1,12 @@
 import type { Pool, PoolClient } from '@soma/postgres';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { from as copyFrom } from 'pg-copy-streams';
 import { withTransaction } from '@soma/postgres';
 import type { AuditRow, ChainHead, StoredAuditRow } from '../domain/audit-record.js';
 import { GENESIS_HASH } from '../domain/audit-record.js';
 import type { Checkpoint } from '../domain/checkpoint.js';
+import { copyTextLine } from './copy-text.js';
 import { canonicalIpNetwork } from '../domain/ip-network.js';
 import type { AuditLogReader, AuditLogWriter, ChainTransaction, CheckpointStore, PageCursor, QueryFilter } from '../domain/ports.js';
 import type { ChainInfo, TimeRange } from '../domain/verify-chain.js';
@@ -18,6 +22,9 @@ export function rowFromDb(r: DbRow): StoredAuditRow {
 }
 
 const subjectId = (tenant: string, userId: string) => `${tenant}\u0000${userId}`;
+
+const COPY_ROWS =
+  'COPY audit_log (timestamp, occurred_at, event_id, event_type, tenant, service, user_id, ip_address, pii, action, resource, outcome, reason, details, trace_id, chain_partition, chain_seq, prev_hash, hash) FROM STDIN';
 
 class PgChainTransaction implements ChainTransaction {
   constructor(private readonly client: PoolClient, private readonly chain: number) {}
@@ -61,20 +68,20 @@ class PgChainTransaction implements ChainTransaction {
     return new Set(rows.map((r) => subjectId(r.tenant, r.user_id)));
   }
 
+  /**
+   * COPY, not INSERT … SELECT unnest(…): about 2.3× less time per 1000 rows on this machine class (measured
+   * side by side, ADR 0406), and COPY is the benchmark's baseline. Same transaction, same input functions;
+   * a value PostgreSQL refuses fails the COPY with its SQLSTATE like an INSERT would.
+   */
   async insertRows(rows: AuditRow[]): Promise<void> {
-    const col = <K extends keyof AuditRow>(k: K) => rows.map((r) => r[k]);
-    await this.client.query(
-      `INSERT INTO audit_log (timestamp, occurred_at, event_id, event_type, tenant, service, user_id, ip_address, pii, action,
-         resource, outcome, reason, details, trace_id, chain_partition, chain_seq, prev_hash, hash)
-       SELECT * FROM unnest($1::timestamptz[], $2::timestamptz[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
-         $8::inet[], $9::bytea[], $10::text[], $11::text[], $12::text[], $13::text[], $14::jsonb[], $15::text[], $16::int[],
-         $17::bigint[], $18::bytea[], $19::bytea[])`,
-      [
-        col('timestamp'), col('occurred_at'), col('event_id'), col('event_type'), col('tenant'), col('service'), col('user_id'),
-        col('ip_address'), col('pii'), col('action'), col('resource'), col('outcome'), col('reason'),
-        rows.map((r) => JSON.stringify(r.details)), col('trace_id'), col('chain_partition'), col('chain_seq'), col('prev_hash'), col('hash'),
-      ],
-    );
+    let text = '';
+    for (const r of rows) {
+      text += copyTextLine([
+        r.timestamp, r.occurred_at, r.event_id, r.event_type, r.tenant, r.service, r.user_id, r.ip_address, r.pii, r.action,
+        r.resource, r.outcome, r.reason, JSON.stringify(r.details), r.trace_id, r.chain_partition, r.chain_seq, r.prev_hash, r.hash,
+      ]);
+    }
+    await pipeline(Readable.from([text]), this.client.query(copyFrom(COPY_ROWS)));
   }
 
   async saveHead(head: ChainHead): Promise<void> {
