@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '@soma/config';
 import { grpcClientConstructor } from '@soma/contracts';
 import { PostgresConfig, createPgPool } from '@soma/postgres';
+import { cliChannelCredentials } from '../grpc-credentials.js';
 
 interface VerifyWire {
   intact: boolean;
@@ -17,7 +18,7 @@ export const EXIT_CHAIN_BROKEN = 2;
 
 function verifyChain(address: string, credential: string, from: string | undefined, to: string | undefined, deadlineMs: number): Promise<VerifyWire> {
   const AuditService = grpcClientConstructor('audit');
-  const client = new AuditService(address, grpc.credentials.createInsecure());
+  const client = new AuditService(address, cliChannelCredentials());
   return new Promise<VerifyWire>((resolve, reject) => {
     const call = client['VerifyChain'] as (req: unknown, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: VerifyWire) => void) => void;
     const md = new grpc.Metadata();
