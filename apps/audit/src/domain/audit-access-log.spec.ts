@@ -166,6 +166,15 @@ describe('audit_log_accessed: every read of the audit log is recorded', () => {
     expect(JSON.stringify(sink.events[0])).not.toContain('alice');
   });
 
+  it('a hostile tenant asked for is recorded storably, with credential-shaped parts masked', async () => {
+    const { queries, sink } = setup();
+    const asked = 'x\u0000y\uD800 sk-soma-AbCdEfGhIjKlMnOpQrStUv';
+    expect(await code(queries.query(reader, { tenant: asked }))).toBe(AuditErrorCode.PermissionDenied);
+    const e = sink.events[0]!;
+    expect(e.resource).toBe('audit_log:x\uFFFDy\uFFFD sk-soma-…StUv');
+    expect((e.details!['filter'] as { tenant: string }).tenant).toBe('x\uFFFDy\uFFFD sk-soma-…StUv');
+  });
+
   it('VerifyChain by a tenant principal is denied not_all_tenants; by `*` it is recorded with its result', async () => {
     const { queries, sink } = setup();
     expect(await code(queries.verify({ ...reader, scopes: ['audit:admin'] }, {}))).toBe(AuditErrorCode.PermissionDenied);

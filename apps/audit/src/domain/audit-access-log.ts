@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import type { SecurityEventInput, SecurityEventOutcome } from '@soma/contracts';
+import { maskSecretsInText } from '@soma/masking';
 import type { AccessDenialReason, AuditCaller } from './access.js';
 import { AuditError, AuditErrorCode } from './audit.errors.js';
 import type { SecurityEventSink } from './ports.js';
@@ -52,9 +53,20 @@ function ipOrNull(ip: string | null | undefined): string | null {
   return isIP(bare) ? bare : null;
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * A caller-supplied string (the tenant asked for) as recorded: without what PostgreSQL cannot store (NUL,
+ * lone surrogates: ingest would dead-letter the event instead of logging it) and without credential-shaped
+ * parts (the publisher masks `details`, not `resource`).
+ */
+function recordable(s: string): string {
+  return maskSecretsInText(s.replace(/\u0000/g, '\uFFFD').replace(LONE_SURROGATE, '\uFFFD'));
+}
+
 function filterOf(r: AccessRequest): Record<string, unknown> {
   return {
-    tenant: r.tenant,
+    tenant: recordable(r.tenant),
     event_type: r.event_type ?? null,
     outcome: r.outcome ?? null,
     from: r.from?.toISOString() ?? null,
@@ -139,7 +151,7 @@ export class AuditAccessLog {
       type: TYPE,
       tenant: caller.tenant,
       action: operation,
-      resource: `audit_log:${request.tenant}`,
+      resource: `audit_log:${recordable(request.tenant)}`,
       outcome,
       reason,
       actor: { user_id: caller.subject.slice(0, 256), ip_address: ipOrNull(ctx.ip_address), user_agent: ctx.user_agent?.slice(0, 1024) ?? null },
