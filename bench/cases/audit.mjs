@@ -93,9 +93,10 @@ async function ingestRun(ctx, n, split) {
       // Started first so that it has migrated the schema; it never joins the consumer group.
       services.push(await startService('audit', { ...common, AUDIT_GRPC_PORT: String(await freePort()), AUDIT_HTTP_PORT: String(await freePort()), AUDIT_INGEST_ENABLED: 'false', INSTANCE_ID: 'bench-audit-siem' }, { pin: false, nodeArgs: ctx.nodeArgs('audit', 'siem') }));
     }
+    const ingestHttpPort = await freePort();
     const svc = await startService(
       'audit',
-      { ...common, AUDIT_GRPC_PORT: String(await freePort()), AUDIT_HTTP_PORT: String(await freePort()), ...(split ? { AUDIT_SIEM_STREAM_ENABLED: 'false' } : {}) },
+      { ...common, AUDIT_GRPC_PORT: String(await freePort()), AUDIT_HTTP_PORT: String(ingestHttpPort), ...(split ? { AUDIT_SIEM_STREAM_ENABLED: 'false' } : {}) },
       { nodeArgs: ctx.nodeArgs('audit', split ? 'ingest' : '') },
     );
     services.push(svc);
@@ -117,10 +118,15 @@ async function ingestRun(ctx, n, split) {
     }
     const seconds = (performance.now() - t0) / 1000;
     const proc = meter?.stop() ?? null;
+    // Where a chunk's time goes is in the service's own histogram (Kafka batch chunk → committed offset).
+    const metrics = await (await fetch(`http://127.0.0.1:${ingestHttpPort}/metrics`)).text().catch(() => '');
+    const metric = (name) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(metrics)?.[1] ?? NaN);
+    const chunks = { count: metric('soma_audit_batch_seconds_count'), meanMs: round((metric('soma_audit_batch_seconds_sum') / metric('soma_audit_batch_seconds_count')) * 1000, 1) };
     if (c < n) throw new Error(`audit ingested ${c} of ${n} rows before the deadline; service output:\n${svc.output().slice(-3000)}`);
     const tool = split ? 'kafkajs producer + audit ingest instance (SIEM stream in a second instance)' : 'kafkajs producer + one audit instance (ingest + SIEM stream)';
-    const run = { tool, rows: n - first, seconds: round(seconds, 2), throughput: round((n - first) / seconds, 0), unit: 'rows/s', errors: 0, process: proc };
+    const run = { tool, rows: n - first, seconds: round(seconds, 2), throughput: round((n - first) / seconds, 0), unit: 'rows/s', errors: 0, process: proc, chunks };
     describeRun(split ? 'audit ingest (split)' : 'audit ingest (one instance)', run);
+    log(`  chunks committed: ${chunks.count}, mean ${chunks.meanMs} ms each (up to 1000 events, 3 partitions in parallel)`);
     return { run, db, tenantPrefix, drop };
   } catch (e) {
     await drop();

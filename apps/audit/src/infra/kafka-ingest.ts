@@ -139,22 +139,31 @@ export class KafkaAuditIngest {
 
   private async handleBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     const chunkSize = this.o.chunkSize ?? 1000;
-    for (let i = 0; i < batch.messages.length; i += chunkSize) {
-      // Stop between chunks when the partition was revoked or the consumer stops: what is committed stays.
-      if (!isRunning() || isStale()) return;
-      const chunk = batch.messages.slice(i, i + chunkSize);
-      const started = process.hrtime.bigint();
-      const messages: IncomingMessage[] = chunk.map((m) => ({ offset: m.offset, key: m.key, value: m.value }));
-      const { valid, rejected, sources } = classifyMessages(messages);
-      if (valid.length) await this.persist(batch.partition, valid, sources, rejected);
-      if (rejected.length) await this.sendToDlq(batch.partition, rejected);
-      const last = chunk[chunk.length - 1]!.offset;
-      // Offsets move only now: the rows are committed in PostgreSQL and the rejects are on the DLQ.
-      await this.consumer!.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }]);
-      resolveOffset(last);
-      this.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      if (valid.length) this.o.onCommitted(batch.partition);
-      await heartbeat();
+    // Offset commits of this batch, in order, overlapping the next chunk's database work: a commit only ever
+    // follows the PostgreSQL commit of its own chunk, and the batch returns only once all of them landed.
+    let commits: Promise<void> = Promise.resolve();
+    try {
+      for (let i = 0; i < batch.messages.length; i += chunkSize) {
+        // Stop between chunks when the partition was revoked or the consumer stops: what is committed stays.
+        if (!isRunning() || isStale()) return;
+        const chunk = batch.messages.slice(i, i + chunkSize);
+        const started = process.hrtime.bigint();
+        const messages: IncomingMessage[] = chunk.map((m) => ({ offset: m.offset, key: m.key, value: m.value }));
+        const { valid, rejected, sources } = classifyMessages(messages);
+        if (valid.length) await this.persist(batch.partition, valid, sources, rejected);
+        if (rejected.length) await this.sendToDlq(batch.partition, rejected);
+        const last = chunk[chunk.length - 1]!.offset;
+        // Offsets move only now: the rows are committed in PostgreSQL and the rejects are on the DLQ.
+        const offsets = [{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }];
+        commits = commits.then(() => this.consumer!.commitOffsets(offsets));
+        commits.catch(() => undefined); // observed when awaited below; a failure means the chunks are redelivered
+        resolveOffset(last);
+        this.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+        if (valid.length) this.o.onCommitted(batch.partition);
+        await heartbeat();
+      }
+    } finally {
+      await commits;
     }
   }
 
