@@ -18,7 +18,25 @@ describe('retention policies', () => {
 
   it('fills missing fields from the same-named default', () => {
     const [p] = parsePolicies('[{"table":"session_events","max_age_days":30,"batch_size":100}]');
-    expect(p).toMatchObject({ name: 'session_events', timestampColumn: 'occurred_at', keyColumn: 'id', maxAgeDays: 30, batchSize: 100, pauseMs: 50 });
+    expect(p).toMatchObject({ name: 'session_events', timestampColumn: 'occurred_at', keyColumn: 'id', maxAgeDays: 30, batchSize: 100, pauseMs: 50, batchTargetMs: 0, pausePercent: 0 });
+  });
+
+  it('paces the seed policies by a time budget; entries written for fixed batches keep them', () => {
+    const byName = (json: string | undefined) => Object.fromEntries(parsePolicies(json).map((p) => [p.name, [p.batchSize, p.batchTargetMs, p.pauseMs, p.pausePercent]]));
+    expect(byName(undefined)).toMatchObject({ sessions: [5000, 100, 0, 10], messages: [5000, 100, 0, 10], session_events: [5000, 100, 0, 10] });
+    expect(
+      byName(
+        JSON.stringify([
+          { table: 'messages' }, // nothing about pacing: the seed default of the same name
+          { table: 'chat_logs' }, // nothing, no seed default: the time budget too
+          { name: 'a', table: 'sessions', batch_size: 200 }, // older fields only: fixed batches, 50 ms pause, as before
+          { name: 'b', table: 'sessions', pause_ms: 5 },
+          { name: 'c', table: 'sessions', batch_target_ms: 250 }, // a new field: the rest of the time-budget pacing
+          { name: 'd', table: 'sessions', batch_size: 300, pause_ms: 20, pause_percent: 50 },
+          { name: 'e', table: 'sessions', batch_target_ms: 0, pause_percent: 0 },
+        ]),
+      ),
+    ).toEqual({ messages: [5000, 100, 0, 10], chat_logs: [5000, 100, 0, 10], a: [200, 0, 50, 0], b: [5000, 0, 5, 0], c: [5000, 250, 0, 10], d: [300, 100, 20, 50], e: [5000, 0, 0, 0] });
   });
 
   it.each([
@@ -31,6 +49,9 @@ describe('retention policies', () => {
     ['[{"table":"t","key_column":"id--"}]', 'key_column'],
     ['[{"table":"t","max_age_days":0}]', 'max_age_days'],
     ['[{"table":"t","batch_size":1000000}]', 'batch_size'],
+    ['[{"table":"t","batch_target_ms":-1}]', 'batch_target_ms'],
+    ['[{"table":"t","batch_target_ms":1.5}]', 'batch_target_ms'],
+    ['[{"table":"t","pause_percent":10001}]', 'pause_percent'],
     ['[{"table":"t","schedule":"* * * * *"}]', 'schedule'],
     ['[{"table":"t","mode":"truncate"}]', 'mode'],
     ['[{"table":"t","maxAgeDays":3}]', 'unknown field'],

@@ -11,8 +11,21 @@ export interface RetentionPolicy {
   timestampColumn: string;
   keyColumn: string;
   maxAgeDays: number;
+  /** Rows per batch; with a time budget (`batchTargetMs` > 0) only the first batch's size. */
   batchSize: number;
+  /**
+   * Time budget of one batch in ms; 0 = fixed batches of `batchSize` rows. With a budget each batch is
+   * sized from the previous one's duration (grow while under, shrink when over), so a batch stays short
+   * on a busy database and large on an idle one (ADR 0506).
+   */
+  batchTargetMs: number;
+  /** Fixed pause after each batch. */
   pauseMs: number;
+  /**
+   * Pause after each batch proportional to that batch's own duration (percent of it), on top of
+   * `pauseMs`: the deleting share of the time (duty cycle) stays the same whatever a batch costs.
+   */
+  pausePercent: number;
   /** `@every <n>(s|m|h|d)` or `off`. */
   schedule: string;
   mode: PolicyMode;
@@ -35,12 +48,23 @@ export function isIdentifier(value: unknown): value is string {
   return typeof value === 'string' && IDENTIFIER.test(value);
 }
 
+/** Most rows one batch may delete (the upper bound of `batch_size`, and of a time-budgeted batch). */
+export const MAX_BATCH_ROWS = 100_000;
+
+/** The fields that say how hard a batch_delete run presses on the database. */
+export type Pacing = Pick<RetentionPolicy, 'batchSize' | 'batchTargetMs' | 'pauseMs' | 'pausePercent'>;
+
+/** Pacing of the seed's batch_delete policies and of entries that use the new pacing fields (ADR 0506). */
+export const BUDGET_PACING: Readonly<Pacing> = Object.freeze({ batchSize: 5000, batchTargetMs: 100, pauseMs: 0, pausePercent: 10 });
+/** Pacing of entries written for the fixed pacing (they set `batch_size` or `pause_ms`, no new field): unchanged. */
+export const FIXED_PACING: Readonly<Pacing> = Object.freeze({ batchSize: 5000, batchTargetMs: 0, pauseMs: 50, pausePercent: 0 });
+
 /** The seed's defaults: platform tables 90 days, the audit log 365 days by whole monthly partitions. */
 export const DEFAULT_POLICIES: readonly RetentionPolicy[] = Object.freeze([
-  { name: 'sessions', table: 'sessions', timestampColumn: 'created_at', keyColumn: 'id', maxAgeDays: 90, batchSize: 5000, pauseMs: 50, schedule: '@every 1h', mode: 'batch_delete', maxRunSeconds: 900 },
-  { name: 'messages', table: 'messages', timestampColumn: 'created_at', keyColumn: 'id', maxAgeDays: 90, batchSize: 5000, pauseMs: 50, schedule: '@every 1h', mode: 'batch_delete', maxRunSeconds: 900 },
-  { name: 'session_events', table: 'session_events', timestampColumn: 'occurred_at', keyColumn: 'id', maxAgeDays: 90, batchSize: 5000, pauseMs: 50, schedule: '@every 1h', mode: 'batch_delete', maxRunSeconds: 900 },
-  { name: 'audit_log', table: 'audit_log', timestampColumn: 'timestamp', keyColumn: 'id', maxAgeDays: 365, batchSize: 1, pauseMs: 0, schedule: '@every 1d', mode: 'drop_partitions', maxRunSeconds: 900 },
+  { name: 'sessions', table: 'sessions', timestampColumn: 'created_at', keyColumn: 'id', maxAgeDays: 90, ...BUDGET_PACING, schedule: '@every 1h', mode: 'batch_delete', maxRunSeconds: 900 },
+  { name: 'messages', table: 'messages', timestampColumn: 'created_at', keyColumn: 'id', maxAgeDays: 90, ...BUDGET_PACING, schedule: '@every 1h', mode: 'batch_delete', maxRunSeconds: 900 },
+  { name: 'session_events', table: 'session_events', timestampColumn: 'occurred_at', keyColumn: 'id', maxAgeDays: 90, ...BUDGET_PACING, schedule: '@every 1h', mode: 'batch_delete', maxRunSeconds: 900 },
+  { name: 'audit_log', table: 'audit_log', timestampColumn: 'timestamp', keyColumn: 'id', maxAgeDays: 365, batchSize: 1, batchTargetMs: 0, pauseMs: 0, pausePercent: 0, schedule: '@every 1d', mode: 'drop_partitions', maxRunSeconds: 900 },
 ]);
 
 /** Milliseconds between scheduled runs, or undefined for `off`. */
@@ -67,7 +91,20 @@ function intIn(raw: Record<string, unknown>, field: string, fallback: number, mi
   return v;
 }
 
-const KNOWN_FIELDS = new Set(['name', 'table', 'timestamp_column', 'key_column', 'max_age_days', 'batch_size', 'pause_ms', 'schedule', 'mode', 'max_run_seconds']);
+const KNOWN_FIELDS = new Set(['name', 'table', 'timestamp_column', 'key_column', 'max_age_days', 'batch_size', 'batch_target_ms', 'pause_ms', 'pause_percent', 'schedule', 'mode', 'max_run_seconds']);
+
+/**
+ * Where an entry's missing pacing fields come from. An entry that names a pacing field of the time-budget
+ * pacing (`batch_target_ms`, `pause_percent`) gets the others from BUDGET_PACING; one that names only the
+ * older fields (`batch_size`, `pause_ms`) was written for fixed batches and keeps exactly that meaning
+ * (FIXED_PACING: no budget, no proportional pause, 50 ms pause unless it says otherwise); one that names
+ * none takes the same-named seed default, else BUDGET_PACING.
+ */
+function pacingBase(raw: Record<string, unknown>, base: RetentionPolicy | undefined): Readonly<Pacing> {
+  if ('batch_target_ms' in raw || 'pause_percent' in raw) return BUDGET_PACING;
+  if ('batch_size' in raw || 'pause_ms' in raw) return FIXED_PACING;
+  return base ?? BUDGET_PACING;
+}
 
 /**
  * Parse the policy list (JSON array of objects with snake_case fields, see the README). Missing
@@ -122,6 +159,7 @@ function parseOne(entry: unknown, where: string): RetentionPolicy {
   } catch (e) {
     throw new PolicyConfigError(`${where}.${(e as Error).message}`);
   }
+  const pacing = pacingBase(raw, base);
   return {
     name,
     table,
@@ -130,8 +168,10 @@ function parseOne(entry: unknown, where: string): RetentionPolicy {
     mode,
     schedule,
     maxAgeDays: intIn(raw, 'max_age_days', base?.maxAgeDays ?? 90, 1, 36_500, where),
-    batchSize: intIn(raw, 'batch_size', base?.batchSize ?? 5000, 1, 100_000, where),
-    pauseMs: intIn(raw, 'pause_ms', base?.pauseMs ?? 50, 0, 60_000, where),
+    batchSize: intIn(raw, 'batch_size', pacing.batchSize, 1, MAX_BATCH_ROWS, where),
+    batchTargetMs: intIn(raw, 'batch_target_ms', pacing.batchTargetMs, 0, 60_000, where),
+    pauseMs: intIn(raw, 'pause_ms', pacing.pauseMs, 0, 60_000, where),
+    pausePercent: intIn(raw, 'pause_percent', pacing.pausePercent, 0, 10_000, where),
     maxRunSeconds: intIn(raw, 'max_run_seconds', base?.maxRunSeconds ?? 900, 1, 86_400, where),
   };
 }

@@ -29,12 +29,43 @@ export interface RetentionStore {
   /** Run `work` holding the policy's cluster-wide lock; `acquired: false` when another run holds it. */
   withPolicyLock<T>(policy: RetentionPolicy, work: () => Promise<T>): Promise<{ acquired: true; value: T } | { acquired: false }>;
   countExpired(policy: RetentionPolicy, cutoff: Date): Promise<number>;
-  /** Delete at most `policy.batchSize` expired rows in one short transaction; the number deleted. */
-  deleteExpiredBatch(policy: RetentionPolicy, cutoff: Date): Promise<number>;
+  /**
+   * How a time-budgeted run reaches its `expired` rows (ADR 0506): along the timestamp index when few
+   * rows are expired, or over the table's pages in physical order when so many are that the database
+   * itself would read the whole table for one plain DELETE.
+   */
+  planDeletion(policy: RetentionPolicy, cutoff: Date, expired: number): Promise<DeletionPlan>;
+  /**
+   * Delete one batch of expired rows in one short statement (its own transaction); rows another
+   * transaction holds locked are skipped (left for the next run), never waited for beyond a moment.
+   */
+  deleteExpiredBatch(policy: RetentionPolicy, cutoff: Date, batch: BatchRequest): Promise<BatchResult>;
   /** Partitions lying entirely before the cutoff, with their row counts (dry-run of drop_partitions). */
   expiredPartitions(policy: RetentionPolicy, cutoff: Date): Promise<Array<{ name: string; rows: number }>>;
   /** Drop every partition lying entirely before the cutoff; their names. */
   dropExpiredPartitions(policy: RetentionPolicy, cutoff: Date): Promise<string[]>;
+}
+
+/** How one run walks the expired rows; chosen once per run. */
+export type DeletionPlan =
+  /** Oldest first along the timestamp index; a batch is a number of rows. */
+  | { walk: 'index' }
+  /** In physical order over pages [0, pages) as they were when the run started; a batch is a page range. */
+  | { walk: 'pages'; pages: number; rowsPerPage: number };
+
+export type BatchRequest =
+  /** The oldest `rows` expired rows, from `after` on (the previous batch's `after`; null = from the start). */
+  | { walk: 'index'; rows: number; after: string | null }
+  /** Every expired row on pages [fromPage, toPage). */
+  | { walk: 'pages'; fromPage: number; toPage: number };
+
+export interface BatchResult {
+  deleted: number;
+  /**
+   * Index walk: where the next batch starts (the newest timestamp this batch deleted, opaque to the
+   * domain), so a batch does not step again over the index entries of the rows already deleted.
+   */
+  after: string | null;
 }
 
 /** The platform's tables (sessions, messages, session_events …) as seen for one data subject. */

@@ -1,7 +1,8 @@
 import { authorizeGlobal } from './access.js';
+import { BatchPacer } from './batch-pacing.js';
 import { cutoffOf, type RetentionPolicy } from './policy.js';
 import { RetentionError, RetentionErrorCode } from './retention.errors.js';
-import type { Caller, Clock, RetentionEvents, RetentionMetrics, RetentionStore } from './ports.js';
+import type { BatchRequest, Caller, Clock, DeletionPlan, RetentionEvents, RetentionMetrics, RetentionStore } from './ports.js';
 
 export type RunOutcome = 'success' | 'partial' | 'skipped' | 'error';
 
@@ -39,7 +40,8 @@ function safeReason(e: unknown): string {
 
 /**
  * Runs retention policies. Deletion goes in bounded batches (each its own short transaction) with
- * a pause between them, so the platform's own writers and readers keep going; a run stops between
+ * a pause between them, so the platform's own writers and readers keep going (sizes and pauses:
+ * BatchPacer, fixed or to a time budget); a run stops between
  * batches when its time budget is spent or the service shuts down, and the next run continues where
  * it stopped (the cutoff predicate is the only state). One run per policy at a time, cluster-wide.
  */
@@ -163,20 +165,40 @@ export class RetentionRunner {
     result.rowsExpired = await this.store.countExpired(policy, cutoff);
     if (options.dryRun || result.rowsExpired === 0) return;
     const deadline = started.getTime() + policy.maxRunSeconds * 1000;
+    // Fixed pacing keeps its exact meaning (batches of batch_size rows, oldest first); a time budget lets
+    // the store pick the cheaper walk for this run.
+    const plan: DeletionPlan = policy.batchTargetMs > 0 ? await this.store.planDeletion(policy, cutoff, result.rowsExpired) : { walk: 'index' };
+    const pacer = new BatchPacer(policy, plan);
+    const endPage = plan.walk === 'pages' ? plan.pages : 0;
+    let after: string | null = null;
+    let page = 0;
     for (;;) {
       if (options.signal?.aborted) return this.stopEarly(result, 'stopped');
       if (this.clock.now().getTime() >= deadline) return this.stopEarly(result, 'time_budget');
+      const request: BatchRequest =
+        plan.walk === 'pages' ? { walk: 'pages', fromPage: page, toPage: Math.min(plan.pages, page + pacer.size) } : { walk: 'index', rows: pacer.size, after };
       const t0 = this.clock.now().getTime();
-      const deleted = await this.store.deleteExpiredBatch(policy, cutoff);
-      this.metrics.batch(policy.name, (this.clock.now().getTime() - t0) / 1000);
-      if (deleted === 0) return;
-      result.batches += 1;
-      result.rowsDeleted += deleted;
-      this.metrics.rowsDeleted(policy.name, policy.table, deleted);
-      // A short batch means the expired rows ran out (rows locked by the platform are skipped and
-      // picked up by the next run); one more query would only confirm it.
-      if (deleted < policy.batchSize) return;
-      if (policy.pauseMs > 0) await this.clock.sleep(policy.pauseMs, options.signal);
+      const batch = await this.store.deleteExpiredBatch(policy, cutoff, request);
+      const durationMs = this.clock.now().getTime() - t0;
+      this.metrics.batch(policy.name, durationMs / 1000);
+      if (batch.deleted > 0) {
+        result.batches += 1;
+        result.rowsDeleted += batch.deleted;
+        this.metrics.rowsDeleted(policy.name, policy.table, batch.deleted);
+      }
+      if (request.walk === 'pages') {
+        page = request.toPage;
+        // Past the pages the table had at the start (later rows are new), or every row counted at the
+        // start is gone: a table whose old rows lie at its front is not read to its end.
+        if (page >= endPage || result.rowsDeleted >= result.rowsExpired) return;
+      } else {
+        // A short batch means the expired rows ran out (rows locked by the platform are skipped and
+        // picked up by the next run); one more query would only confirm it.
+        if (batch.deleted < request.rows) return;
+        after = batch.after;
+      }
+      const pauseMs = pacer.done(durationMs);
+      if (pauseMs > 0) await this.clock.sleep(pauseMs, options.signal);
     }
   }
 

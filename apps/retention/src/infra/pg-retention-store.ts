@@ -1,6 +1,6 @@
 import type { Pool } from '@soma/postgres';
 import type { RetentionPolicy } from '../domain/policy.js';
-import type { RetentionStore } from '../domain/ports.js';
+import type { BatchRequest, BatchResult, DeletionPlan, RetentionStore } from '../domain/ports.js';
 import { catalogIdent, ident, qualified } from './sql.js';
 
 export interface PgRetentionStoreOptions {
@@ -12,6 +12,22 @@ export interface PgRetentionStoreOptions {
   auditRole: string;
 }
 
+/** How long a batch may wait for a row lock held by the platform before it skips locked rows instead. */
+const LOCK_WAIT = '100ms';
+/** SQLSTATE lock_not_available: lock_timeout expired. */
+const LOCK_NOT_AVAILABLE = '55P03';
+
+interface ExplainNode {
+  'Node Type': string;
+  Plans?: ExplainNode[];
+}
+
+/** The scan under the DELETE (ModifyTable) of an EXPLAIN (FORMAT JSON) plan. */
+function scanOf(node: ExplainNode | undefined): string | undefined {
+  while (node && (node['Node Type'] === 'ModifyTable' || node['Node Type'] === 'Result')) node = node.Plans?.[0];
+  return node?.['Node Type'];
+}
+
 /** Partitions of a partitioned table with their upper bound (FOR VALUES FROM … TO (upper)). */
 const PARTITIONS_SQL = `
   SELECT c.relname AS name,
@@ -21,10 +37,10 @@ const PARTITIONS_SQL = `
   ORDER BY c.relname`;
 
 /**
- * Retention against PostgreSQL. Each batch is one autocommitted statement: the subquery picks at most
- * batch_size expired keys (oldest first, by the timestamp index), skipping rows another transaction
- * has locked, and the DELETE removes them by primary key — short locks, no long transaction, no
- * table-wide scan per batch. All values are parameters; names are validated and quoted identifiers.
+ * Retention against PostgreSQL. Each batch is one autocommitted statement: either the oldest expired
+ * rows along the timestamp index (from where the previous batch ended) or every expired row of a page
+ * range (ADR 0506) — short locks, no long transaction. All values are parameters; names are validated
+ * and quoted identifiers.
  */
 export class PgRetentionStore implements RetentionStore {
   constructor(private readonly pool: Pool, private readonly options: PgRetentionStoreOptions) {}
@@ -61,17 +77,75 @@ export class PgRetentionStore implements RetentionStore {
     return Number(rows[0]?.n ?? 0);
   }
 
-  async deleteExpiredBatch(policy: RetentionPolicy, cutoff: Date): Promise<number> {
+  async planDeletion(policy: RetentionPolicy, cutoff: Date, expired: number): Promise<DeletionPlan> {
+    const t = qualified(this.schemaOf(policy), policy.table);
+    const { rows } = await this.pool.query<{ relkind: string; pages: string; reltuples: number; relpages: number }>(
+      `SELECT c.relkind, pg_relation_size(c.oid) / current_setting('block_size')::int AS pages, c.reltuples, c.relpages
+       FROM pg_class c WHERE c.oid = $1::regclass`,
+      [t],
+    );
+    const rel = rows[0];
+    const pages = Number(rel?.pages ?? 0);
+    // Pages are a plain table's own (a partitioned parent or a view has none to walk).
+    if (!rel || rel.relkind !== 'r' || pages === 0) return { walk: 'index' };
+    // The planner's choice for the same rows in one statement: it weighs the expired share, the
+    // timestamp's correlation with the physical order and the cost of random reads. A sequential scan
+    // means most pages hold expired rows, and walking them in order beats visiting them in timestamp order.
+    const { rows: plan } = await this.pool.query<{ 'QUERY PLAN': Array<{ Plan: ExplainNode }> }>(
+      `EXPLAIN (FORMAT JSON) DELETE FROM ${t} WHERE ${ident(policy.timestampColumn)} < $1`,
+      [cutoff],
+    );
+    if (scanOf(plan[0]?.['QUERY PLAN'][0]?.Plan) !== 'Seq Scan') return { walk: 'index' };
+    const rowsPerPage = rel.reltuples > 0 && rel.relpages > 0 ? rel.reltuples / rel.relpages : expired / pages;
+    return { walk: 'pages', pages, rowsPerPage };
+  }
+
+  async deleteExpiredBatch(policy: RetentionPolicy, cutoff: Date, batch: BatchRequest): Promise<BatchResult> {
+    try {
+      return await this.runBatch(policy, cutoff, batch, false);
+    } catch (e) {
+      // A row the platform holds locked made the batch wait past LOCK_WAIT: the same batch again,
+      // skipping locked rows (they stay for the next run). Rarely needed, so its cost (every row is
+      // locked before it is deleted: twice the WAL) is not paid by every batch.
+      if ((e as { code?: unknown })?.code !== LOCK_NOT_AVAILABLE) throw e;
+      return this.runBatch(policy, cutoff, batch, true);
+    }
+  }
+
+  /**
+   * One batch, one statement, one round trip. Rows are deleted by ctid (found in the same statement, so
+   * still theirs; re-checked against the cutoff) rather than joined back by key. Without `skipLocked`
+   * the statement sets lock_timeout for its own transaction first (a one-time filter evaluated before
+   * any row is touched): a locked row fails it quickly with 55P03 instead of holding the batch.
+   */
+  private async runBatch(policy: RetentionPolicy, cutoff: Date, batch: BatchRequest, skipLocked: boolean): Promise<BatchResult> {
     const t = qualified(this.schemaOf(policy), policy.table);
     const ts = ident(policy.timestampColumn);
-    const key = ident(policy.keyColumn);
-    const result = await this.pool.query(
-      `DELETE FROM ${t} WHERE ${key} IN (
-         SELECT ${key} FROM ${t} WHERE ${ts} < $1 ORDER BY ${ts} LIMIT $2 FOR UPDATE SKIP LOCKED
-       ) AND ${ts} < $1`,
-      [cutoff, policy.batchSize],
+    const lock = skipLocked ? 'FOR UPDATE SKIP LOCKED' : '';
+    const waitAtMost = skipLocked ? '' : `AND (SELECT set_config('lock_timeout', '${LOCK_WAIT}', true)) IS NOT NULL`;
+    if (batch.walk === 'pages') {
+      // A page range in physical order: what one plain DELETE's sequential scan does, in slices.
+      const range = `ctid >= $2::tid AND ctid < $3::tid AND ${ts} < $1`;
+      const sql = skipLocked
+        ? `DELETE FROM ${t} WHERE ctid = ANY(ARRAY(SELECT ctid FROM ${t} WHERE ${range} ${lock})) AND ${ts} < $1`
+        : `DELETE FROM ${t} WHERE ${range} ${waitAtMost}`;
+      const r = await this.pool.query(sql, [cutoff, `(${batch.fromPage},0)`, `(${batch.toPage},0)`]);
+      return { deleted: r.rowCount ?? 0, after: null };
+    }
+    // The oldest rows along the timestamp index, starting where the previous batch ended: entries of
+    // rows already deleted stay in the index until vacuum, and every batch stepping over them again
+    // made batches slower the further a run got.
+    const from = batch.after === null ? '' : `AND ${ts} >= $3`;
+    const { rows } = await this.pool.query<{ deleted: number; after: string | null }>(
+      `WITH batch AS (
+         DELETE FROM ${t} WHERE ctid = ANY(ARRAY(
+           SELECT ctid FROM ${t} WHERE ${ts} < $1 ${from} ORDER BY ${ts} LIMIT $2 ${lock}
+         )) AND ${ts} < $1 ${waitAtMost}
+         RETURNING ${ts} AS ts)
+       SELECT count(*)::int AS deleted, max(ts)::text AS after FROM batch`,
+      batch.after === null ? [cutoff, batch.rows] : [cutoff, batch.rows, batch.after],
     );
-    return result.rowCount ?? 0;
+    return { deleted: rows[0]?.deleted ?? 0, after: rows[0]?.after ?? batch.after };
   }
 
   async expiredPartitions(policy: RetentionPolicy, cutoff: Date): Promise<Array<{ name: string; rows: number }>> {
