@@ -68,7 +68,7 @@ async function start(env: Record<string, string>): Promise<{ grpcPort: number; h
     ...process.env,
     LOG_LEVEL: 'silent',
     OTEL_ENABLED: 'false',
-    // One outbox per instance (EVENT_BUFFER_DIR: CommonConfig declares EVENT_BUFFER_PATH without a default, so loadConfig does not read it).
+    // One outbox per instance: a buffer directory of its own.
     EVENT_BUFFER_DIR: mkdtempSync(join(dir, 'buffer-')),
     ...env,
   });

@@ -3,14 +3,6 @@ import { CommonConfig, EnvBoolean } from '@soma/config';
 
 /** The authz service's configuration; property names are the environment variable names. */
 export class AuthzConfig extends CommonConfig {
-  /*
-   * loadConfig reads only the properties a fresh instance owns; CommonConfig's optional EVENT_BUFFER_PATH has no
-   * initializer, so it was never read and every instance shared `.local/buffer/authz.sqlite`. Re-declared with an
-   * explicit `undefined` until libs/config reads every declared property (as SecretsConfig does).
-   */
-  @IsOptional() @IsString()
-  override EVENT_BUFFER_PATH?: string = undefined;
-
   @IsInt() @Min(1) @Max(65535)
   AUTHZ_GRPC_PORT: number = 20030;
 

@@ -1,4 +1,4 @@
-import { IsArray, IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min, registerDecorator, type ValidationArguments } from 'class-validator';
+import { IsArray, IsInt, IsOptional, IsString, Matches, Max, Min, registerDecorator, type ValidationArguments } from 'class-validator';
 import { CommonConfig, EnvList, Secret } from '@soma/config';
 import { parseFernetKeyList } from '@soma/fernet';
 
@@ -34,18 +34,6 @@ function IsFernetKeyList(): PropertyDecorator {
 
 /** The secrets service's configuration; property names are the environment variable names. */
 export class SecretsConfig extends CommonConfig {
-  /*
-   * loadConfig reads only the properties a fresh instance owns, and optional CommonConfig fields
-   * without an initializer are not own properties, so EVENT_BUFFER_PATH and VAULT_ADDR were never
-   * read from the environment. Re-declared here with an explicit `undefined` until libs/config
-   * reads every declared property (reported to the lead).
-   */
-  @IsOptional() @IsString()
-  override EVENT_BUFFER_PATH?: string = undefined;
-
-  @IsOptional() @IsUrl({ require_tld: false, require_protocol: true })
-  override VAULT_ADDR?: string = undefined;
-
   @IsInt() @Min(1) @Max(65535)
   SECRETS_GRPC_PORT: number = 20040;
 
