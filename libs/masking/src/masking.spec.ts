@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { randomBytes } from 'node:crypto';
 import { maskApiKey, maskEmail, maskFernetKey, maskPersonalData, maskSecretsDeep, maskSecretsInText } from './masking.js';
 
@@ -45,5 +46,38 @@ describe('masking', () => {
     const unpadded = randomBytes(32).toString('base64url');
     const longer = `${randomBytes(40).toString('base64url')}=`;
     expect(maskSecretsInText(`id ${unpadded} and ${longer}`)).toBe(`id ${unpadded} and ${longer}`);
+  });
+});
+
+describe('maskPersonalData fast path', () => {
+  // The general path as it was before the plain-JSON walk: the oracle.
+  const reference = (value: unknown) => JSON.parse(JSON.stringify(maskSecretsDeep(value) ?? null, (_k, v) => (typeof v === 'string' ? maskEmail(v) : v)));
+  const key = 'sk-soma-AbCdEfGhIjKlMnOpQrStUvWxYz012345';
+  const text = fc.oneof(
+    fc.string(),
+    fc.constantFrom('alice@example.com', `key ${key}`, 'Bearer abc.def', 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1In0.c2ln', 'x=1', 'BASIC zz', `${'A'.repeat(43)}=`),
+  );
+  const json = fc.letrec((tie) => ({
+    value: fc.oneof({ depthSize: 'small' }, text, fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant(undefined), tie('array'), tie('object')),
+    array: fc.array(tie('value'), { maxLength: 4 }),
+    object: fc.dictionary(fc.oneof(fc.string(), fc.constantFrom('password', 'token', 'email', 'api_key', 'note')), tie('value'), { maxKeys: 4 }),
+  })).value;
+
+  it('gives exactly what the general path gives, for any JSON-like value', () => {
+    fc.assert(
+      fc.property(json, (v) => {
+        expect(JSON.stringify(maskPersonalData(v))).toBe(JSON.stringify(reference(v)));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('leaves Dates, deep nesting and cycles to the general path', () => {
+    const when = new Date(0);
+    expect(maskPersonalData({ when })).toEqual(reference({ when })); // as before: a Date has no own fields
+    const deep: Record<string, unknown> = {};
+    let cur = deep;
+    for (let i = 0; i < 12; i++) cur = (cur['n'] = {}) as Record<string, unknown>;
+    expect(JSON.stringify(maskPersonalData(deep))).toContain('[depth]');
   });
 });

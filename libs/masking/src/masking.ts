@@ -33,8 +33,16 @@ export function maskFernetKey(_key: string): string {
   return '[fernet-key]';
 }
 
+/**
+ * Every credential pattern above needs one of these (`sk-`, Bearer/Basic, `eyJ`, `gAAAAA`, the `=` of a Fernet
+ * key): text without any is returned as is, without running five expressions over it. Most strings in events
+ * and log lines are of that kind, and masking runs on every security event.
+ */
+const MAYBE_CREDENTIAL = /sk-|bearer|basic|eyJ|gAAAAA|=/i;
+
 /** Replace every credential-shaped substring of free text. */
 export function maskSecretsInText(text: string): string {
+  if (!MAYBE_CREDENTIAL.test(text)) return text;
   return text
     .replace(BEARER_PATTERN, (m) => maskBearer(m))
     .replace(JWT_PATTERN, '[jwt]')
@@ -76,8 +84,51 @@ export function maskSecretsDeep<T>(value: T, depth = 0, seen = new WeakSet<objec
   return out as T;
 }
 
+/** Returned by `maskPlainJson` when the value is not plain JSON data (JSON would transform it: Date, undefined, NaN…). */
+const NOT_PLAIN = Symbol('not plain JSON');
+
+function maskText(text: string): string {
+  const masked = maskSecretsInText(text);
+  return masked.includes('@') ? maskEmail(masked) : masked;
+}
+
+/** One walk for plain JSON data: the same result as the general path below, without its copy and JSON round trip. */
+function maskPlainJson(value: unknown, depth: number): unknown {
+  if (typeof value === 'string') return maskText(value);
+  if (value === null || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) && !Object.is(value, -0) ? value : NOT_PLAIN;
+  if (typeof value !== 'object' || depth > 8) return NOT_PLAIN;
+  if (Array.isArray(value)) {
+    const out = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) {
+      if (!(i in value)) return NOT_PLAIN;
+      const v = maskPlainJson(value[i], depth + 1);
+      if (v === NOT_PLAIN) return NOT_PLAIN;
+      out[i] = v;
+    }
+    return out;
+  }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return NOT_PLAIN;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (v === undefined) return NOT_PLAIN;
+    if (isSecretFieldName(k) && v !== null) {
+      if (typeof v === 'function') return NOT_PLAIN;
+      out[k] = '[redacted]';
+      continue;
+    }
+    const m = maskPlainJson(v, depth + 1);
+    if (m === NOT_PLAIN) return NOT_PLAIN;
+    out[k] = m;
+  }
+  return out;
+}
+
 /** Personal fields in event details: e-mail addresses anywhere, plus the credential rules. */
 export function maskPersonalData<T>(value: T): T {
+  const plain = maskPlainJson(value, 0);
+  if (plain !== NOT_PLAIN) return plain as T;
   const masked = maskSecretsDeep(value);
   return JSON.parse(JSON.stringify(masked ?? null, (_k, v) => (typeof v === 'string' ? maskEmail(v) : v))) as T;
 }
