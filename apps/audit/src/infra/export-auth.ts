@@ -33,7 +33,7 @@ export function auditAuthenticator(options: { authAddress?: string; deadlineMs: 
       if (!client) throw unauthenticated();
       try {
         const p = await client.authenticate(authorization);
-        return { subject: p.sub, tenant: p.tenant, scopes: p.scopes };
+        return { subject: p.sub, tenant: p.tenant, scopes: p.scopes, credential_id: p.credentialId };
       } catch (e) {
         if (e instanceof AuthClientError && (e.isCredentialRejected || e.code === 8 /* RESOURCE_EXHAUSTED: rate-limited key */)) {
           throw unauthenticated({ auth_reason: e.reason, auth_request_id: e.requestId });
