@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { Topics } from '@soma/contracts';
+import { KAFKA_BROKERS } from '../support/infra.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/ports.js';
 import { waitFor } from '../support/wait.js';
@@ -22,6 +25,47 @@ async function distinctStored(): Promise<number> {
   return Number(rows[0]!.n);
 }
 
+/**
+ * What a SIEM sees on security.audit for our tenants: chain positions (the `soma-chain` header) by offset, read
+ * like a SIEM reads (read_committed), from the topic's end at start. Only positions are kept: 100k messages.
+ */
+class SiemPositions {
+  private consumer: Consumer | undefined;
+  readonly byOffset = new Map<string, string>();
+
+  async start(keyPrefix: string): Promise<this> {
+    const kafka = new Kafka({ clientId: 'soma-eo-siem', brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    const ends = await admin.fetchTopicOffsets(Topics.SecurityAudit);
+    await admin.disconnect();
+    const consumer = kafka.consumer({ groupId: `soma-eo-siem-${randomUUID()}`, sessionTimeout: 10_000 });
+    this.consumer = consumer;
+    await consumer.connect();
+    await consumer.subscribe({ topic: Topics.SecurityAudit, fromBeginning: false });
+    let joined!: () => void;
+    const ready = new Promise<void>((r) => (joined = r));
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      for (const { partition, offset } of ends) consumer.seek({ topic: Topics.SecurityAudit, partition, offset });
+      joined();
+    });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          if (!m.key?.toString('utf8').startsWith(keyPrefix)) continue;
+          this.byOffset.set(`${batch.partition}:${m.offset}`, String(m.headers?.['soma-chain'] ?? ''));
+        }
+      },
+    });
+    await ready;
+    return this;
+  }
+
+  stop(): Promise<void> {
+    return this.consumer?.disconnect() ?? Promise.resolve();
+  }
+}
+
 beforeAll(async () => {
   await Promise.all([buildAudit(), db.create(), producer.connect()]);
 });
@@ -34,10 +78,11 @@ afterAll(async () => {
 });
 
 describe('exactly once under SIGKILL and rebalances (child processes, real Kafka + PostgreSQL)', () => {
-  it(`${TOTAL} events, one instance SIGKILLed mid-stream and restarted → exactly ${TOTAL} rows, chain intact`, { timeout: 600_000 }, async () => {
+  it(`${TOTAL} events, one instance SIGKILLed mid-stream and restarted → exactly ${TOTAL} rows, chain intact, each once on security.audit`, { timeout: 600_000 }, async () => {
     const group = await freshGroupAtEnd();
     const grpcPort = await freePort();
     const env = auditEnv(db, group, { grpc: grpcPort, http: await freePort() });
+    const siem = await new SiemPositions().start(`${prefix}-t`);
     const first = await spawnAudit(env);
     children.push(first);
     const batches = eventBatch(tenants, TOTAL);
@@ -58,8 +103,16 @@ describe('exactly once under SIGKILL and rebalances (child processes, real Kafka
       const verify = await waitFor(() => client.call<{ intact: boolean; rows_checked: string }>('VerifyChain', {}), { what: 'VerifyChain' });
       expect(verify).toMatchObject({ intact: true });
       expect(Number(verify.rows_checked)).toBeGreaterThanOrEqual(TOTAL);
+      // The SIEM saw every stored event once, across the kill (a page the killed instance left in an open
+      // Kafka transaction was aborted when the restarted one fenced it, and published again by it).
+      await waitFor(() => siem.byOffset.size >= TOTAL, { timeoutMs: 240_000, intervalMs: 500, what: `all on security.audit (${siem.byOffset.size})` });
+      await new Promise((r) => setTimeout(r, 3000)); // a duplicate would be on the topic by now
+      const positions = [...siem.byOffset.values()];
+      expect(positions).toHaveLength(TOTAL);
+      expect(new Set(positions).size).toBe(TOTAL);
     } finally {
       client.close();
+      await siem.stop();
     }
     second.kill('SIGTERM');
     await exited(second);
