@@ -31,6 +31,10 @@ export class AuditConfig extends PostgresConfig {
   @IsInt() @Min(65_536) @Max(64 * 1024 * 1024)
   AUDIT_KAFKA_MAX_BYTES_PER_PARTITION: number = 4 * 1024 * 1024;
 
+  /** Events per PostgreSQL transaction and offset commit (ADR 0406): larger amortises the commit, smaller heartbeats sooner. */
+  @IsInt() @Min(1) @Max(20_000)
+  AUDIT_INGEST_CHUNK_SIZE: number = 1000;
+
   /** Apply pending migrations at start-up (the same runner as `npx soma db migrate`). */
   @IsBoolean() @EnvBoolean()
   AUDIT_MIGRATE_ON_START: boolean = false;

@@ -113,6 +113,7 @@ export class AuditModule {
       clientId: `soma-audit-${runtime.instanceId}`,
       sessionTimeoutMs: config.AUDIT_KAFKA_SESSION_TIMEOUT_MS,
       maxBytesPerPartition: config.AUDIT_KAFKA_MAX_BYTES_PER_PARTITION,
+      chunkSize: config.AUDIT_INGEST_CHUNK_SIZE,
       logger,
       metrics: runtime.metrics,
       writer: store,
