@@ -23,7 +23,7 @@ describe('retention policies', () => {
 
   it('paces the seed policies by a time budget; entries written for fixed batches keep them', () => {
     const byName = (json: string | undefined) => Object.fromEntries(parsePolicies(json).map((p) => [p.name, [p.batchSize, p.batchTargetMs, p.pauseMs, p.pausePercent]]));
-    expect(byName(undefined)).toMatchObject({ sessions: [5000, 100, 0, 10], messages: [5000, 100, 0, 10], session_events: [5000, 100, 0, 10] });
+    expect(byName(undefined)).toMatchObject({ sessions: [5000, 100, 0, 5], messages: [5000, 100, 0, 5], session_events: [5000, 100, 0, 5] });
     expect(
       byName(
         JSON.stringify([
@@ -36,7 +36,7 @@ describe('retention policies', () => {
           { name: 'e', table: 'sessions', batch_target_ms: 0, pause_percent: 0 },
         ]),
       ),
-    ).toEqual({ messages: [5000, 100, 0, 10], chat_logs: [5000, 100, 0, 10], a: [200, 0, 50, 0], b: [5000, 0, 5, 0], c: [5000, 250, 0, 10], d: [300, 100, 20, 50], e: [5000, 0, 0, 0] });
+    ).toEqual({ messages: [5000, 100, 0, 5], chat_logs: [5000, 100, 0, 5], a: [200, 0, 50, 0], b: [5000, 0, 5, 0], c: [5000, 250, 0, 5], d: [300, 100, 20, 50], e: [5000, 0, 0, 0] });
   });
 
   it.each([

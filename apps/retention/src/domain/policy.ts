@@ -55,7 +55,7 @@ export const MAX_BATCH_ROWS = 100_000;
 export type Pacing = Pick<RetentionPolicy, 'batchSize' | 'batchTargetMs' | 'pauseMs' | 'pausePercent'>;
 
 /** Pacing of the seed's batch_delete policies and of entries that use the new pacing fields (ADR 0506). */
-export const BUDGET_PACING: Readonly<Pacing> = Object.freeze({ batchSize: 5000, batchTargetMs: 100, pauseMs: 0, pausePercent: 10 });
+export const BUDGET_PACING: Readonly<Pacing> = Object.freeze({ batchSize: 5000, batchTargetMs: 100, pauseMs: 0, pausePercent: 5 });
 /** Pacing of entries written for the fixed pacing (they set `batch_size` or `pause_ms`, no new field): unchanged. */
 export const FIXED_PACING: Readonly<Pacing> = Object.freeze({ batchSize: 5000, batchTargetMs: 0, pauseMs: 50, pausePercent: 0 });
 
