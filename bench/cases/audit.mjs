@@ -126,7 +126,7 @@ async function ingestRun(ctx, n, split) {
     const tool = split ? 'kafkajs producer + audit ingest instance (SIEM stream in a second instance)' : 'kafkajs producer + one audit instance (ingest + SIEM stream)';
     const run = { tool, rows: n - first, seconds: round(seconds, 2), throughput: round((n - first) / seconds, 0), unit: 'rows/s', errors: 0, process: proc, chunks };
     describeRun(split ? 'audit ingest (split)' : 'audit ingest (one instance)', run);
-    log(`  chunks committed: ${chunks.count}, mean ${chunks.meanMs} ms each (up to 1000 events, 3 partitions in parallel)`);
+    log(`  chunks committed: ${chunks.count}, mean ${chunks.meanMs} ms each (up to AUDIT_INGEST_CHUNK_SIZE events each, 3 partitions in parallel)`);
     return { run, db, tenantPrefix, drop };
   } catch (e) {
     await drop();

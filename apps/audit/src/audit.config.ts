@@ -33,7 +33,7 @@ export class AuditConfig extends PostgresConfig {
 
   /** Events per PostgreSQL transaction and offset commit (ADR 0406): larger amortises the commit, smaller heartbeats sooner. */
   @IsInt() @Min(1) @Max(20_000)
-  AUDIT_INGEST_CHUNK_SIZE: number = 1000;
+  AUDIT_INGEST_CHUNK_SIZE: number = 5000;
 
   /** Apply pending migrations at start-up (the same runner as `npx soma db migrate`). */
   @IsBoolean() @EnvBoolean()

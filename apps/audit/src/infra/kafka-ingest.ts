@@ -138,7 +138,7 @@ export class KafkaAuditIngest {
   }
 
   private async handleBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    const chunkSize = this.o.chunkSize ?? 1000;
+    const chunkSize = this.o.chunkSize ?? 5000;
     // Offset commits of this batch, in order, overlapping the next chunk's database work: a commit only ever
     // follows the PostgreSQL commit of its own chunk, and the batch returns only once all of them landed.
     let commits: Promise<void> = Promise.resolve();
