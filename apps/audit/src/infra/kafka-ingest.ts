@@ -4,6 +4,7 @@ import { Topics, type SecurityEvent } from '@soma/contracts';
 import { Counter, Histogram, type Logger, type Registry } from '@soma/observability';
 import { appendToChain, classifyMessages, type IncomingMessage, type Rejected } from '../domain/audit-ingest.js';
 import type { AuditLogWriter } from '../domain/ports.js';
+import { splitByBytes } from './kafka-batches.js';
 
 export interface KafkaIngestOptions {
   brokers: string[];
@@ -189,19 +190,17 @@ export class KafkaAuditIngest {
   }
 
   private async sendToDlq(partition: number, rejected: Rejected[]): Promise<void> {
-    await this.dlq!.send({
-      topic: Topics.SecurityEventsDlq,
-      acks: -1,
-      messages: rejected.map((r) => ({
-        key: r.message.key,
-        value: r.message.value ?? Buffer.alloc(0),
-        headers: {
-          'soma-dlq-reason': r.reason.slice(0, 2000),
-          'soma-dlq-source': `${Topics.SecurityEvents}/${partition}/${r.message.offset}`,
-          'soma-dlq-at': new Date().toISOString(),
-        },
-      })),
-    });
+    const messages = rejected.map((r) => ({
+      key: r.message.key,
+      value: r.message.value ?? Buffer.alloc(0),
+      headers: {
+        'soma-dlq-reason': r.reason.slice(0, 2000),
+        'soma-dlq-source': `${Topics.SecurityEvents}/${partition}/${r.message.offset}`,
+        'soma-dlq-at': new Date().toISOString(),
+      },
+    }));
+    // In groups under the broker's record batch limit: a chunk of large rejects must not stall the partition.
+    for (const group of splitByBytes(messages)) await this.dlq!.send({ topic: Topics.SecurityEventsDlq, acks: -1, messages: group });
     this.dead.inc(rejected.length);
     this.o.logger.warn({ count: rejected.length, partition, first_reason: rejected[0]!.reason.slice(0, 200) }, 'invalid security events sent to the DLQ');
   }

@@ -4,6 +4,7 @@ import { Counter, type Logger, type Registry } from '@soma/observability';
 import { withTransaction, type Pool } from '@soma/postgres';
 import type { StoredAuditRow } from '../domain/audit-record.js';
 import { parseIpNetwork } from '../domain/ip-network.js';
+import { splitByBytes } from './kafka-batches.js';
 import { ROW_COLUMNS, rowFromDb } from './pg-audit-store.js';
 
 export const SIEM_RECORD_SCHEMA = 'soma.audit.record/v1';
@@ -176,16 +177,14 @@ export class SiemStream {
         if (records.length) {
           const txn = await producer.transaction();
           try {
-            await txn.send({
-              topic: Topics.SecurityAudit,
-              acks: -1,
-              messages: records.map((r) => ({
-                key: r.tenant,
-                partition,
-                value: JSON.stringify(siemRecordOf(r)),
-                headers: { 'content-type': 'application/json', 'soma-event-type': r.event_type, 'soma-chain': `${r.chain_partition}:${r.chain_seq}` },
-              })),
-            });
+            const messages = records.map((r) => ({
+              key: r.tenant,
+              partition,
+              value: JSON.stringify(siemRecordOf(r)),
+              headers: { 'content-type': 'application/json', 'soma-event-type': r.event_type, 'soma-chain': `${r.chain_partition}:${r.chain_seq}` },
+            }));
+            // Several sends, one transaction: each send stays under the broker's record batch limit.
+            for (const group of splitByBytes(messages)) await txn.send({ topic: Topics.SecurityAudit, acks: -1, messages: group });
             await txn.sendOffsets({ consumerGroupId: id, topics: [{ topic: Topics.SecurityAudit, partitions: [{ partition, offset: String(last) }] }] });
             await txn.commit();
           } catch (e) {
