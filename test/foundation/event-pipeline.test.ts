@@ -66,6 +66,23 @@ describe('security events: publisher → Kafka → consumer', () => {
     }
   });
 
+  it('drains a buffer whose events together exceed the broker\'s record batch limit (sent in groups)', async () => {
+    const tenant = `t-${randomUUID()}`;
+    const collector = await new TopicCollector(Topics.SecurityEvents, (m) => m.key === tenant).start();
+    const pub = publisher(join(tmp, 'large.sqlite'));
+    try {
+      // 500 events of ~4 KiB, buffered before the sender starts: one peeked batch of ~2 MiB (limit 1 MiB).
+      for (let i = 0; i < 500; i++) pub.publish({ type: 'authentication_failed', tenant, action: 'login', outcome: 'failure', details: { i, note: 'n'.repeat(4000) } });
+      pub.start();
+      await waitFor(() => pub.bufferedCount === 0, { timeoutMs: 30_000, what: `buffer drained (${pub.bufferedCount} left)` });
+      await waitFor(() => collector.messages.length >= 500, { what: 'all 500 on security.events' });
+      expect(new Set(collector.messages.map((m) => (m.json as { id: string }).id)).size).toBe(500);
+    } finally {
+      await pub.stop();
+      await collector.stop();
+    }
+  });
+
   it('refuses an event that breaks the contract instead of sending it', () => {
     const pub = publisher(join(tmp, 'invalid.sqlite'));
     try {

@@ -5,3 +5,4 @@ export type { BufferedEvent } from './durable-event-buffer.js';
 export { buildSecurityEvent } from './build-security-event.js';
 export type { SecurityEventInput } from './build-security-event.js';
 export { ensureTopics } from './kafka-topics.js';
+export { splitByBytes, SEND_BYTES_MAX } from './kafka-batches.js';

@@ -5,6 +5,7 @@ import { SecurityEventTypes, Topics, validateSecurityEvent, type SecurityEvent }
 import { Counter, Gauge, injectTraceContext, type Logger, type Registry } from '@soma/observability';
 import { buildSecurityEvent, type SecurityEventInput } from './build-security-event.js';
 import { DurableEventBuffer } from './durable-event-buffer.js';
+import { splitByBytes } from './kafka-batches.js';
 import { fullFormats } from 'ajv-formats/dist/formats.js';
 
 export interface SecurityEventPublisherOptions {
@@ -199,13 +200,13 @@ export class SecurityEventPublisher {
       const batch = this.buffer.peek(this.batchSize);
       try {
         const producer = await this.connectedProducer();
-        await producer.send({
-          topic: Topics.SecurityEvents,
-          acks: -1,
-          messages: batch.map((e) => ({ key: e.key, value: e.value, headers: e.headers })),
-        });
-        this.buffer.acknowledge(batch[batch.length - 1]!.seq);
-        this.sentCounter?.inc(batch.length);
+        // In groups under the broker's record batch limit (a refusal for size is not retriable: the buffer would
+        // never drain); each group is forgotten as soon as Kafka has it.
+        for (const group of splitByBytes(batch.map((e) => ({ seq: e.seq, key: e.key, value: e.value, headers: e.headers })))) {
+          await producer.send({ topic: Topics.SecurityEvents, acks: -1, messages: group.map(({ key, value, headers }) => ({ key, value, headers })) });
+          this.buffer.acknowledge(group[group.length - 1]!.seq);
+          this.sentCounter?.inc(group.length);
+        }
         this.depthGauge?.set(this.buffer.depth);
         this.fullGauge?.set(this.buffer.isFull ? 1 : 0);
         this.markUp();

@@ -4,7 +4,7 @@ import { Topics, type SecurityEvent } from '@soma/contracts';
 import { Counter, Histogram, type Logger, type Registry } from '@soma/observability';
 import { appendToChain, classifyMessages, type IncomingMessage, type Rejected } from '../domain/audit-ingest.js';
 import type { AuditLogWriter } from '../domain/ports.js';
-import { splitByBytes } from './kafka-batches.js';
+import { splitByBytes } from '@soma/events';
 
 export interface KafkaIngestOptions {
   brokers: string[];

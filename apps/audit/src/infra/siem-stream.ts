@@ -4,7 +4,7 @@ import { Counter, type Logger, type Registry } from '@soma/observability';
 import { withTransaction, type Pool } from '@soma/postgres';
 import type { StoredAuditRow } from '../domain/audit-record.js';
 import { parseIpNetwork } from '../domain/ip-network.js';
-import { splitByBytes } from './kafka-batches.js';
+import { splitByBytes } from '@soma/events';
 import { ROW_COLUMNS, rowFromDb } from './pg-audit-store.js';
 
 export const SIEM_RECORD_SCHEMA = 'soma.audit.record/v1';
