@@ -25,7 +25,7 @@ export interface KafkaIngestOptions {
    * of small events; bounded chunks keep transactions short and let the consumer heartbeat between
    * them, so a big backlog never outlives the session timeout.
    */
-  chunkSize?: number;
+  chunkSize: number;
 }
 
 /** PostgreSQL errors caused by one row's data (class 22 data exception, 23 integrity, 54 limits), not by the server. */
@@ -139,7 +139,7 @@ export class KafkaAuditIngest {
   }
 
   private async handleBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
-    const chunkSize = this.o.chunkSize ?? 5000;
+    const chunkSize = this.o.chunkSize;
     // Offset commits of this batch, in order, overlapping the next chunk's database work: a commit only ever
     // follows the PostgreSQL commit of its own chunk, and the batch returns only once all of them landed.
     let commits: Promise<void> = Promise.resolve();

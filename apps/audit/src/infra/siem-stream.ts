@@ -55,7 +55,12 @@ export function siemRecordOf(row: StoredAuditRow): Record<string, unknown> {
  * crashed or stalled process) and aborts its open transaction before it reads the position.
  */
 export class SiemStream {
-  private readonly producers = new Map<number, Producer>();
+  /**
+   * One transactional producer per chain this instance drains, with the chain's committed position as of its
+   * fencing, advanced by each of its own commits: while the producer is not fenced nobody else can commit a page
+   * of the chain, so the position is read from Kafka once per producer, not once per page.
+   */
+  private readonly producers = new Map<number, { producer: Producer; position: number | undefined }>();
   private admin: Admin | undefined;
   private streamId: string | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -124,20 +129,29 @@ export class SiemStream {
     return `soma-audit-siem-${this.streamId}-${chain}`;
   }
 
-  private async producerFor(chain: number, id: string): Promise<Producer> {
+  private async producerFor(chain: number, id: string, partition: number): Promise<{ producer: Producer; position: number | undefined }> {
     const existing = this.producers.get(chain);
     if (existing) return existing;
-    const p = this.kafka.producer({ transactionalId: id, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-    // connect() initialises the transactional id: earlier producers of this chain are fenced from here on.
-    await p.connect();
-    this.producers.set(chain, p);
-    return p;
+    const producer = this.kafka.producer({ transactionalId: id, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+    // connect() initialises the transactional id: earlier producers of this chain are fenced from here on, so
+    // the position read after it cannot move behind our back.
+    await producer.connect();
+    let position: number | undefined;
+    try {
+      position = await this.committedPosition(id, partition);
+    } catch (e) {
+      await producer.disconnect().catch(() => undefined);
+      throw e;
+    }
+    const entry = { producer, position };
+    this.producers.set(chain, entry);
+    return entry;
   }
 
   private async dropProducer(chain: number): Promise<void> {
-    const p = this.producers.get(chain);
+    const entry = this.producers.get(chain);
     this.producers.delete(chain);
-    await p?.disconnect().catch(() => undefined);
+    await entry?.producer.disconnect().catch(() => undefined);
   }
 
   /** The last chain position committed to security.audit, or undefined before the first transaction. */
@@ -164,10 +178,9 @@ export class SiemStream {
         if (cursor.rows.length === 0) return 0; // another instance is draining this chain
         const recorded = Number(cursor.rows[0]!.published_seq);
         const id = await this.chainId(chain);
-        const producer = await this.producerFor(chain, id);
-        // Read after fencing: no earlier drainer can still commit a page behind this position. Before the
-        // first transaction of this stream (or after an upgrade), the recorded cursor is the position.
-        const from = (await this.committedPosition(id, partition)) ?? recorded;
+        const chainProducer = await this.producerFor(chain, id, partition);
+        // Before the first transaction of this stream (or after an upgrade), the recorded cursor is the position.
+        const from = chainProducer.position ?? recorded;
         const { rows } = await client.query(
           `SELECT ${ROW_COLUMNS} FROM audit_log WHERE chain_partition = $1 AND chain_seq > $2 ORDER BY chain_seq LIMIT $3`,
           [chain, from, this.pageSize],
@@ -175,7 +188,7 @@ export class SiemStream {
         const records = rows.map((r) => rowFromDb(r as Parameters<typeof rowFromDb>[0]));
         const last = records.length ? records[records.length - 1]!.chain_seq : from;
         if (records.length) {
-          const txn = await producer.transaction();
+          const txn = await chainProducer.producer.transaction();
           try {
             const messages = records.map((r) => ({
               key: r.tenant,
@@ -187,6 +200,7 @@ export class SiemStream {
             for (const group of splitByBytes(messages)) await txn.send({ topic: Topics.SecurityAudit, acks: -1, messages: group });
             await txn.sendOffsets({ consumerGroupId: id, topics: [{ topic: Topics.SecurityAudit, partitions: [{ partition, offset: String(last) }] }] });
             await txn.commit();
+            chainProducer.position = last;
           } catch (e) {
             await txn.abort().catch(() => undefined);
             throw e;
