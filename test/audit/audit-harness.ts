@@ -182,6 +182,12 @@ export async function exited(child: import('node:child_process').ChildProcess): 
 }
 
 /** Many small valid events spread over `tenants` (tenant = key, so over several partitions). */
+/** `<chain>:<seq>` of a security.audit record, read from the record itself (docs/events.md). */
+export function chainPositionOf(value: Buffer | null): string {
+  const { audit } = JSON.parse(value?.toString('utf8') ?? 'null') as { audit: { chain_partition: number; chain_seq: number } };
+  return `${audit.chain_partition}:${audit.chain_seq}`;
+}
+
 export function eventBatch(tenants: string[], count: number): Map<string, string[]> {
   const out = new Map<string, string[]>(tenants.map((t) => [t, []]));
   for (let i = 0; i < count; i++) {

@@ -5,6 +5,7 @@ import { rowHash } from '../../apps/audit/src/domain/audit-record.js';
 import { deriveKek } from '../../apps/audit/src/domain/subject-crypto.js';
 import { verifyChains } from '../../apps/audit/src/domain/verify-chain.js';
 import { PgAuditStore } from '../../apps/audit/src/infra/pg-audit-store.js';
+import { siemRecordJson } from '../../apps/audit/src/infra/siem-record.js';
 import { event, TestDatabase } from './audit-harness.js';
 
 /*
@@ -33,7 +34,7 @@ describe('audit rows through COPY (real PostgreSQL)', () => {
         resource: s,
         reason: i % 2 ? s : null,
         actor: { user_id: i % 3 ? `user ${s}` : null, ip_address: i % 2 ? '2001:db8::7' : '203.0.113.9', user_agent: s },
-        details: { text: s, nested: { list: [s, i, null, true] }, [s || 'k']: s },
+        details: { text: s, nested: { list: [s, i, null, true] }, [s || 'k']: s, numbers: [1.5, 1e21, 2 ** 53, 0.1 + 0.2, -7] },
       }),
     );
     const r = await appendToChain(store, kek, 7, events);
@@ -47,5 +48,9 @@ describe('audit rows through COPY (real PostgreSQL)', () => {
     }
     const verify = await verifyChains(store, { verify: () => true });
     expect(verify).toMatchObject({ intact: true, rows_checked: nasty.length });
+    // The SIEM stream publishes the rows ingest returned without reading them back (ADR 0404): they are the
+    // stored rows, ids included, and give byte-identical records (jsonb's own key order notwithstanding).
+    expect(r.rows.map((x) => x.id)).toEqual(stored.map((x) => x.id));
+    expect(r.rows.map(siemRecordJson)).toEqual(stored.map(siemRecordJson));
   });
 });

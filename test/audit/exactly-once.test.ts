@@ -5,7 +5,7 @@ import { KAFKA_BROKERS } from '../support/infra.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/ports.js';
 import { waitFor } from '../support/wait.js';
-import { auditClient, auditEnv, buildAudit, eventBatch, EventProducer, exited, freshGroupAtEnd, spawnAudit, TestDatabase } from './audit-harness.js';
+import { auditClient, auditEnv, buildAudit, chainPositionOf, eventBatch, EventProducer, exited, freshGroupAtEnd, spawnAudit, TestDatabase } from './audit-harness.js';
 
 // The issue's 100,000 events; AUDIT_IT_EVENTS lowers it on a slow machine.
 const TOTAL = Number(process.env['AUDIT_IT_EVENTS'] ?? 100_000);
@@ -26,7 +26,7 @@ async function distinctStored(): Promise<number> {
 }
 
 /**
- * What a SIEM sees on security.audit for our tenants: chain positions (the `soma-chain` header) by offset, read
+ * What a SIEM sees on security.audit for our tenants: chain positions (`audit.chain_partition:chain_seq`) by offset, read
  * like a SIEM reads (read_committed), from the topic's end at start. Only positions are kept: 100k messages.
  */
 class SiemPositions {
@@ -53,7 +53,7 @@ class SiemPositions {
       eachBatch: async ({ batch }) => {
         for (const m of batch.messages) {
           if (!m.key?.toString('utf8').startsWith(keyPrefix)) continue;
-          this.byOffset.set(`${batch.partition}:${m.offset}`, String(m.headers?.['soma-chain'] ?? ''));
+          this.byOffset.set(`${batch.partition}:${m.offset}`, chainPositionOf(m.value));
         }
       },
     });

@@ -7,7 +7,7 @@ import type { AuditConfig } from '../../apps/audit/src/audit.config.js';
 import { freePort } from '../support/ports.js';
 import { TopicCollector } from '../support/kafka.js';
 import { waitFor } from '../support/wait.js';
-import { auditEnv, event, EventProducer, freshGroupAtEnd, TestDatabase } from './audit-harness.js';
+import { auditEnv, chainPositionOf, event, EventProducer, freshGroupAtEnd, TestDatabase } from './audit-harness.js';
 
 /*
  * A chunk (up to AUDIT_INGEST_CHUNK_SIZE events) of large events is bigger than the broker's record batch limit
@@ -47,7 +47,7 @@ describe('batches above the broker limit (real Kafka + PostgreSQL)', () => {
     await waitFor(() => dlq.messages.length >= N, { timeoutMs: 60_000, what: `large invalid events on the DLQ (${dlq.messages.length})` });
     await waitFor(() => new Set(siem.messages.map((m) => `${m.partition}:${m.offset}`)).size >= N, { timeoutMs: 60_000, what: 'large records on security.audit' });
     expect(dlq.messages.length).toBe(N);
-    const positions = new Set(siem.messages.map((m) => String(m.headers['soma-chain'])));
+    const positions = new Set(siem.messages.map((m) => chainPositionOf(m.value)));
     expect(positions.size).toBe(N);
     // The partition is not stuck: a later event is stored too.
     await producer.send(tenant, [JSON.stringify(event(tenant))]);

@@ -118,7 +118,7 @@ export class AuditModule {
       metrics: runtime.metrics,
       writer: store,
       kek,
-      onCommitted: (chain) => siem?.notify(chain),
+      onCommitted: (chain, rows) => siem?.notify(chain, rows),
     });
     const checkpointer = new Checkpointer(store, signer, logger, config.AUDIT_CHECKPOINT_INTERVAL_MS);
     const auth = auditAuthenticator({ authAddress: config.AUTH_GRPC_ADDRESS, deadlineMs: config.AUTH_DEADLINE_MS, apiKey: config.AUDIT_EXPORT_API_KEY, credentials: grpcClientCredentials(config) });

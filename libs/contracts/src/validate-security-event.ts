@@ -36,7 +36,8 @@ export function decodeSecurityEvent(bytes: Buffer | Uint8Array | null | undefine
   if (bytes.length > MAX_SECURITY_EVENT_BYTES) return { ok: false, errors: [`message larger than ${MAX_SECURITY_EVENT_BYTES} bytes`] };
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    // A Buffer (what kafkajs hands over) is decoded in place; Buffer.from would copy it first.
+    parsed = JSON.parse((Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes)).toString('utf8'));
   } catch {
     return { ok: false, errors: ['not valid JSON'] };
   }

@@ -3,7 +3,7 @@ import canonicalize from 'canonicalize';
 import { describe, expect, it } from 'vitest';
 import type { SecurityEvent } from '@soma/contracts';
 import { appendToChain, classifyMessages } from './audit-ingest.js';
-import { canonicalRowJson, chainedBody, GENESIS_HASH, rowHash, unstorableReason, type AuditRow, type ChainHead, type StoredAuditRow } from './audit-record.js';
+import { canonicalRowJson, chainedBody, GENESIS_HASH, rowHash, unstorableReason, type ChainHead, type StoredAuditRow } from './audit-record.js';
 import { decodePageToken, encodePageToken } from './audit-query.js';
 import { ed25519Signer, type Checkpoint } from './checkpoint.js';
 import { canonicalIpNetwork, formatIpNetwork, truncateToNetwork } from './ip-network.js';
@@ -42,7 +42,7 @@ class MemoryStore implements AuditLogWriter, ChainReader {
   async inChainTransaction<T>(chain: number, work: (tx: ChainTransaction) => Promise<T>): Promise<T> {
     const tx: ChainTransaction = {
       lockHead: async () => this.heads.get(chain) ?? { chain_partition: chain, seq: 0, hash: GENESIS_HASH, timestamp: new Date(0) },
-      claimEventIds: async (ids) => new Set(ids.filter((id) => !this.ids.has(id) && this.ids.add(id))),
+      claimEventIds: async (ids) => new Map(ids.filter((id) => !this.ids.has(id) && this.ids.add(id)).map((id) => [id, String(this.nextId++)])),
       loadSubjectKeys: async (subjects) => new Map(subjects.flatMap((s) => {
         const k = this.keys.get(`${s.tenant}\u0000${s.user_id}`);
         return k ? [[`${s.tenant}\u0000${s.user_id}`, k] as [string, Buffer]] : [];
@@ -51,8 +51,8 @@ class MemoryStore implements AuditLogWriter, ChainReader {
         this.keys.set(`${k.tenant}\u0000${k.user_id}`, k.key);
         return `${k.tenant}\u0000${k.user_id}`;
       })),
-      insertRows: async (rows: AuditRow[]) => {
-        for (const r of rows) this.data.push({ ...r, id: String(this.nextId++) });
+      insertRows: async (rows: StoredAuditRow[]) => {
+        for (const r of rows) this.data.push({ ...r });
       },
       saveHead: async (h) => void this.heads.set(chain, h),
     };
@@ -151,9 +151,12 @@ describe('hash chain', () => {
     const store = new MemoryStore();
     const e1 = event();
     const r1 = await appendToChain(store, kek, 0, [e1, e1, event({ actor: { user_id: null, ip_address: '2001:db8::1', user_agent: 'x' } })]);
-    expect(r1).toEqual({ inserted: 2, duplicates: 1, lastSeq: 2 });
+    expect(r1).toMatchObject({ inserted: 2, duplicates: 1, lastSeq: 2 });
     const r2 = await appendToChain(store, kek, 0, [e1, event()]);
-    expect(r2).toEqual({ inserted: 1, duplicates: 1, lastSeq: 3 });
+    expect(r2).toMatchObject({ inserted: 1, duplicates: 1, lastSeq: 3 });
+    // The outcome carries the rows as stored, ids included: what the SIEM stream publishes without a read-back.
+    expect([...r1.rows, ...r2.rows]).toEqual(store.data);
+    expect(r2.rows.map((r) => r.chain_seq)).toEqual([3]);
     const [a, b, c] = store.data;
     expect(a!.user_id).toMatch(/^[0-9a-f]{64}$/);
     expect(a!.user_id).toBe(c!.user_id);

@@ -1,5 +1,5 @@
 import { decodeSecurityEvent, type SecurityEvent } from '@soma/contracts';
-import { extendChain, protectEvent, unstorableReason } from './audit-record.js';
+import { extendChain, protectEvent, unstorableReason, type StoredAuditRow } from './audit-record.js';
 import type { AuditLogWriter } from './ports.js';
 import { newSubjectKey, unwrapSubjectKey, wrapSubjectKey } from './subject-crypto.js';
 
@@ -14,6 +14,8 @@ export interface Rejected {
   reason: string;
 }
 
+const ESCAPE = Buffer.from('\\u');
+
 /** Split a fetched batch into contract-conforming events (in offset order) and rejects for the DLQ. */
 export function classifyMessages(messages: IncomingMessage[]): { valid: SecurityEvent[]; rejected: Rejected[]; sources: Map<string, IncomingMessage> } {
   const valid: SecurityEvent[] = [];
@@ -25,7 +27,9 @@ export function classifyMessages(messages: IncomingMessage[]): { valid: Security
       rejected.push({ message, reason: `contract violation: ${result.errors.slice(0, 10).join('; ')}` });
       continue;
     }
-    const unstorable = unstorableReason(result.event);
+    // NUL and lone surrogates can only come from `\u` escapes: raw NUL is invalid JSON and invalid UTF-8 decodes
+    // to U+FFFD. Most events have no escape at all, so the walk over the parsed event is skipped for them.
+    const unstorable = message.value!.includes(ESCAPE) ? unstorableReason(result.event) : null;
     if (unstorable) {
       rejected.push({ message, reason: `not storable: a string ${unstorable}` });
       continue;
@@ -40,6 +44,8 @@ export interface AppendOutcome {
   inserted: number;
   duplicates: number;
   lastSeq: number;
+  /** The rows this call stored, in chain order, as committed (the SIEM stream publishes them without reading them back). */
+  rows: StoredAuditRow[];
 }
 
 const subjectId = (tenant: string, userId: string) => `${tenant}\u0000${userId}`;
@@ -63,7 +69,7 @@ export async function appendToChain(
     const at = new Date(Math.max(now().getTime(), head.timestamp.getTime()));
     const fresh = await tx.claimEventIds(unique.map((e) => e.id), at);
     const toStore = unique.filter((e) => fresh.has(e.id));
-    if (toStore.length === 0) return { inserted: 0, duplicates: events.length, lastSeq: head.seq };
+    if (toStore.length === 0) return { inserted: 0, duplicates: events.length, lastSeq: head.seq, rows: [] };
 
     const subjects = new Map<string, { tenant: string; user_id: string }>();
     for (const e of toStore) {
@@ -95,9 +101,9 @@ export async function appendToChain(
       }
     }
     const protectedEvents = toStore.map((e) => protectEvent(e, (tenant, userId) => keys.get(subjectId(tenant, userId))!));
-    const { rows, head: next } = extendChain(head, protectedEvents, at);
+    const { rows, head: next } = extendChain(head, protectedEvents, at, toStore.map((e) => fresh.get(e.id)!));
     await tx.insertRows(rows);
     await tx.saveHead(next);
-    return { inserted: rows.length, duplicates: events.length - rows.length, lastSeq: next.seq };
+    return { inserted: rows.length, duplicates: events.length - rows.length, lastSeq: next.seq, rows };
   });
 }

@@ -152,17 +152,25 @@ export interface ChainHead {
 }
 
 /**
- * Append events to a chain in order. Every row of the batch gets the same recording timestamp,
- * `max(now, head.timestamp)`, so timestamps never decrease along a chain (ADR 0402).
+ * Append events to a chain in order, `ids[i]` being the `audit_log.id` of event i's row (not covered by the hash).
+ * Every row of the batch gets the same recording timestamp, `max(now, head.timestamp)`, so timestamps never
+ * decrease along a chain (ADR 0402).
  */
-export function extendChain(head: ChainHead, events: ProtectedEvent[], now: Date): { rows: AuditRow[]; head: ChainHead } {
+export function extendChain(
+  head: ChainHead,
+  events: ProtectedEvent[],
+  now: Date,
+  ids: readonly string[],
+): { rows: StoredAuditRow[]; head: ChainHead } {
+  if (ids.length !== events.length) throw new Error('extendChain needs one row id per event');
   const timestamp = new Date(Math.max(now.getTime(), head.timestamp.getTime()));
   let prev = head.hash;
   let seq = head.seq;
   // One object literal per row (not spreads of the event): the ingest hot path builds tens of thousands per second.
-  const rows: AuditRow[] = events.map((e) => {
+  const rows: StoredAuditRow[] = events.map((e, i) => {
     seq += 1;
-    const row: AuditRow = {
+    const row: StoredAuditRow = {
+      id: ids[i]!,
       timestamp,
       occurred_at: e.occurred_at,
       event_id: e.event_id,

@@ -1,5 +1,5 @@
 import type { SecurityEventInput, SecurityEventOutcome } from '@soma/contracts';
-import type { AuditRow, ChainHead, StoredAuditRow } from './audit-record.js';
+import type { ChainHead, StoredAuditRow } from './audit-record.js';
 import type { Checkpoint } from './checkpoint.js';
 import type { ChainReader } from './verify-chain.js';
 
@@ -9,13 +9,16 @@ export type { ChainReader } from './verify-chain.js';
 export interface ChainTransaction {
   /** Lock the chain head (FOR UPDATE), creating the genesis head on first use. */
   lockHead(): Promise<ChainHead>;
-  /** Record event ids; resolves to those not seen before (the others are duplicates). */
-  claimEventIds(ids: string[], timestamp: Date): Promise<Set<string>>;
+  /**
+   * Record event ids; resolves to those not seen before (the others are duplicates), each mapped to the
+   * `audit_log.id` its row gets.
+   */
+  claimEventIds(ids: string[], timestamp: Date): Promise<Map<string, string>>;
   /** Wrapped subject keys of existing subjects, keyed `tenant \u0000 user_id`. */
   loadSubjectKeys(subjects: Array<{ tenant: string; user_id: string }>): Promise<Map<string, Buffer>>;
   /** Insert new wrapped keys unless present; resolves to the subjects actually inserted (same key form). */
   insertSubjectKeys(keys: Array<{ tenant: string; user_id: string; key: Buffer }>): Promise<Set<string>>;
-  insertRows(rows: AuditRow[]): Promise<void>;
+  insertRows(rows: StoredAuditRow[]): Promise<void>;
   saveHead(head: ChainHead): Promise<void>;
 }
 

@@ -20,12 +20,13 @@ const IV_POOL_IVS = 1024;
 const ivPool = Buffer.alloc(IV_BYTES * IV_POOL_IVS);
 let ivNext = IV_POOL_IVS;
 
+/** A view of the next unused IV in the pool: valid until the pool is refilled, so it is used synchronously. */
 function nextIv(): Buffer {
   if (ivNext === IV_POOL_IVS) {
     randomFillSync(ivPool);
     ivNext = 0;
   }
-  const iv = Buffer.from(ivPool.subarray(ivNext * IV_BYTES, (ivNext + 1) * IV_BYTES));
+  const iv = ivPool.subarray(ivNext * IV_BYTES, (ivNext + 1) * IV_BYTES);
   ivNext += 1;
   return iv;
 }
@@ -34,8 +35,10 @@ function seal(key: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
   const iv = nextIv();
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(aad);
-  const ct = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-  return Buffer.concat([iv, ct, cipher.getAuthTag()]);
+  const ct = cipher.update(plaintext);
+  const rest = cipher.final(); // empty for GCM (a stream mode), kept for form
+  // iv, ciphertext and tag copied into the one blob before anything else can draw from the pool.
+  return Buffer.concat([iv, ct, rest, cipher.getAuthTag()]);
 }
 
 function open(key: Buffer, blob: Buffer, aad: Buffer): Buffer {

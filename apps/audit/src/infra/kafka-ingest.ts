@@ -4,6 +4,7 @@ import { Topics, type SecurityEvent } from '@soma/contracts';
 import { Counter, Histogram, type Logger, type Registry } from '@soma/observability';
 import { appendToChain, classifyMessages, type IncomingMessage, type Rejected } from '../domain/audit-ingest.js';
 import type { AuditLogWriter } from '../domain/ports.js';
+import type { StoredAuditRow } from '../domain/audit-record.js';
 import { splitByBytes } from '@soma/events';
 
 export interface KafkaIngestOptions {
@@ -18,8 +19,8 @@ export interface KafkaIngestOptions {
   metrics: Registry;
   writer: AuditLogWriter;
   kek: Buffer;
-  /** Called after a batch of `chain` committed to PostgreSQL (the SIEM stream drains it). */
-  onCommitted: (chain: number) => void;
+  /** Called after a batch of `chain` committed to PostgreSQL, with its rows in chain order (the SIEM stream drains it). */
+  onCommitted: (chain: number, rows: StoredAuditRow[]) => void;
   /**
    * Messages per PostgreSQL transaction and offset commit. A fetched batch can hold tens of thousands
    * of small events; bounded chunks keep transactions short and let the consumer heartbeat between
@@ -151,7 +152,7 @@ export class KafkaAuditIngest {
         const started = process.hrtime.bigint();
         const messages: IncomingMessage[] = chunk.map((m) => ({ offset: m.offset, key: m.key, value: m.value }));
         const { valid, rejected, sources } = classifyMessages(messages);
-        if (valid.length) await this.persist(batch.partition, valid, sources, rejected);
+        const stored = valid.length ? await this.persist(batch.partition, valid, sources, rejected) : [];
         if (rejected.length) await this.sendToDlq(batch.partition, rejected);
         const last = chunk[chunk.length - 1]!.offset;
         // Offsets move only now: the rows are committed in PostgreSQL and the rejects are on the DLQ.
@@ -160,7 +161,7 @@ export class KafkaAuditIngest {
         commits.catch(() => undefined); // observed when awaited below; a failure means the chunks are redelivered
         resolveOffset(last);
         this.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-        if (valid.length) this.o.onCommitted(batch.partition);
+        if (valid.length) this.o.onCommitted(batch.partition, stored);
         await heartbeat();
       }
     } finally {
@@ -168,24 +169,29 @@ export class KafkaAuditIngest {
     }
   }
 
-  private async persist(chain: number, valid: SecurityEvent[], original: Map<string, IncomingMessage>, rejected: Rejected[]): Promise<void> {
+  /** Store the valid events of a chunk; resolves to the rows stored, in chain order. */
+  private async persist(chain: number, valid: SecurityEvent[], original: Map<string, IncomingMessage>, rejected: Rejected[]): Promise<StoredAuditRow[]> {
     try {
       const r = await appendToChain(this.o.writer, this.o.kek, chain, valid);
       this.ingested.inc(r.inserted);
       this.duplicates.inc(r.duplicates);
+      return r.rows;
     } catch (e) {
       if (!isDataError(e)) throw e; // server or connection trouble: the whole batch is retried
       // One event's data is refused by the database: store the others one by one, dead-letter the culprit.
+      const stored: StoredAuditRow[] = [];
       for (const event of valid) {
         try {
           const r = await appendToChain(this.o.writer, this.o.kek, chain, [event]);
           this.ingested.inc(r.inserted);
           this.duplicates.inc(r.duplicates);
+          stored.push(...r.rows);
         } catch (inner) {
           if (!isDataError(inner)) throw inner;
           rejected.push({ message: original.get(event.id)!, reason: `refused by the database (SQLSTATE ${(inner as { code: string }).code})` });
         }
       }
+      return stored;
     }
   }
 

@@ -24,7 +24,7 @@ export function rowFromDb(r: DbRow): StoredAuditRow {
 const subjectId = (tenant: string, userId: string) => `${tenant}\u0000${userId}`;
 
 const COPY_ROWS =
-  'COPY audit_log (timestamp, occurred_at, event_id, event_type, tenant, service, user_id, ip_address, pii, action, resource, outcome, reason, details, trace_id, chain_partition, chain_seq, prev_hash, hash) FROM STDIN';
+  'COPY audit_log (id, timestamp, occurred_at, event_id, event_type, tenant, service, user_id, ip_address, pii, action, resource, outcome, reason, details, trace_id, chain_partition, chain_seq, prev_hash, hash) FROM STDIN';
 
 class PgChainTransaction implements ChainTransaction {
   constructor(private readonly client: PoolClient, private readonly chain: number) {}
@@ -42,12 +42,17 @@ class PgChainTransaction implements ChainTransaction {
     return { chain_partition: this.chain, seq: Number(h.last_seq), hash: h.last_hash, timestamp: h.last_timestamp };
   }
 
-  async claimEventIds(ids: string[], timestamp: Date): Promise<Set<string>> {
-    const { rows } = await this.client.query<{ event_id: string }>(
-      'INSERT INTO audit_event_ids (event_id, timestamp) SELECT id, $2 FROM unnest($1::uuid[]) AS id ON CONFLICT (event_id) DO NOTHING RETURNING event_id',
+  async claimEventIds(ids: string[], timestamp: Date): Promise<Map<string, string>> {
+    // The row ids come from audit_log's own sequence, in the same round trip: ingest knows each row's id without
+    // reading it back (the SIEM stream publishes the committed rows from memory). A rolled-back batch leaves a gap.
+    const { rows } = await this.client.query<{ event_id: string; id: string }>(
+      `WITH claimed AS (
+         INSERT INTO audit_event_ids (event_id, timestamp) SELECT id, $2 FROM unnest($1::uuid[]) AS id
+         ON CONFLICT (event_id) DO NOTHING RETURNING event_id)
+       SELECT event_id, nextval('audit_log_id_seq')::text AS id FROM claimed`,
       [ids, timestamp],
     );
-    return new Set(rows.map((r) => r.event_id));
+    return new Map(rows.map((r) => [r.event_id, r.id]));
   }
 
   async loadSubjectKeys(subjects: Array<{ tenant: string; user_id: string }>): Promise<Map<string, Buffer>> {
@@ -73,11 +78,11 @@ class PgChainTransaction implements ChainTransaction {
    * side by side, ADR 0406), and COPY is the benchmark's baseline. Same transaction, same input functions;
    * a value PostgreSQL refuses fails the COPY with its SQLSTATE like an INSERT would.
    */
-  async insertRows(rows: AuditRow[]): Promise<void> {
+  async insertRows(rows: StoredAuditRow[]): Promise<void> {
     let text = '';
     for (const r of rows) {
       text += copyTextLine([
-        r.timestamp, r.occurred_at, r.event_id, r.event_type, r.tenant, r.service, r.user_id, r.ip_address, r.pii, r.action,
+        r.id, r.timestamp, r.occurred_at, r.event_id, r.event_type, r.tenant, r.service, r.user_id, r.ip_address, r.pii, r.action,
         r.resource, r.outcome, r.reason, JSON.stringify(r.details), r.trace_id, r.chain_partition, r.chain_seq, r.prev_hash, r.hash,
       ]);
     }

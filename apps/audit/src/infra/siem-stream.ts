@@ -1,47 +1,14 @@
 import type { Admin, Kafka, Producer } from 'kafkajs';
-import { SECURITY_EVENT_SCHEMA, TOPIC_PARTITIONS, Topics, type SecurityEvent } from '@soma/contracts';
+import { TOPIC_PARTITIONS, Topics } from '@soma/contracts';
 import { Counter, type Logger, type Registry } from '@soma/observability';
-import { withTransaction, type Pool } from '@soma/postgres';
+import { withTransaction, type Pool, type PoolClient } from '@soma/postgres';
 import type { StoredAuditRow } from '../domain/audit-record.js';
-import { parseIpNetwork } from '../domain/ip-network.js';
 import { splitByBytes } from '@soma/events';
 import { ROW_COLUMNS, rowFromDb } from './pg-audit-store.js';
+import { CommittedRows } from './committed-rows.js';
+import { siemRecordJson } from './siem-record.js';
 
-export const SIEM_RECORD_SCHEMA = 'soma.audit.record/v1';
-
-/** What a SIEM reads on security.audit: the stored event in the contract envelope plus its chain position. */
-export function siemRecordOf(row: StoredAuditRow): Record<string, unknown> {
-  const event: SecurityEvent = {
-    schema: SECURITY_EVENT_SCHEMA,
-    id: row.event_id,
-    type: row.event_type as SecurityEvent['type'],
-    occurred_at: row.occurred_at.toISOString(),
-    service: row.service,
-    tenant: row.tenant,
-    // The stored (pseudonymised) actor: no clear personal data leaves the audit database (ADR 0401).
-    actor: { user_id: row.user_id, ip_address: row.ip_address ? row.ip_address.split('/', 1)[0]! : null, user_agent: null },
-    action: row.action,
-    resource: row.resource,
-    outcome: row.outcome,
-    reason: row.reason,
-    details: row.details,
-    trace_id: row.trace_id,
-  };
-  return {
-    schema: SIEM_RECORD_SCHEMA,
-    event,
-    audit: {
-      id: row.id,
-      recorded_at: row.timestamp.toISOString(),
-      chain_partition: row.chain_partition,
-      chain_seq: row.chain_seq,
-      prev_hash: row.prev_hash.toString('hex'),
-      hash: row.hash.toString('hex'),
-      ip_prefix_length: row.ip_address ? parseIpNetwork(row.ip_address).prefix : null,
-      user_pseudonymous: row.user_id !== null,
-    },
-  };
-}
+export { SIEM_RECORD_SCHEMA, siemRecordJson } from './siem-record.js';
 
 /**
  * The outbox of the SIEM stream: rows are published to security.audit strictly in chain order, after
@@ -53,6 +20,9 @@ export function siemRecordOf(row: StoredAuditRow): Record<string, unknown> {
  * The position in Kafka is the truth; `audit_siem_cursor.published_seq` follows it for lag and backlog only.
  * Each chain has its own transactional id: a drainer that takes a chain over fences the previous one (a
  * crashed or stalled process) and aborts its open transaction before it reads the position.
+ *
+ * A page comes from the rows this instance's ingest just committed when it holds exactly the rows after the
+ * position (`CommittedRows`), otherwise from PostgreSQL: the common case costs no read-back.
  */
 export class SiemStream {
   /**
@@ -67,7 +37,9 @@ export class SiemStream {
   private readonly running = new Map<number, Promise<void>>();
   private readonly again = new Set<number>();
   private stopped = false;
+  private readonly committed: CommittedRows;
   private readonly published: Counter;
+  private readonly readBack: Counter;
   private readonly failures: Counter;
 
   constructor(
@@ -80,6 +52,9 @@ export class SiemStream {
   ) {
     this.published = new Counter({ name: 'soma_audit_siem_published_total', help: 'Records published to security.audit', registers: [metrics] });
     this.failures = new Counter({ name: 'soma_audit_siem_failures_total', help: 'Failed drains of the SIEM outbox (retried)', registers: [metrics] });
+    this.readBack = new Counter({ name: 'soma_audit_siem_read_back_total', help: 'Records the SIEM stream read back from PostgreSQL (not held from ingest)', registers: [metrics] });
+    // Ingest commits chunks of up to AUDIT_INGEST_CHUNK_SIZE rows; a few chunks per chain cover a stream that keeps up.
+    this.committed = new CommittedRows(Math.max(4 * pageSize, 20_000));
   }
 
   start(): void {
@@ -87,9 +62,10 @@ export class SiemStream {
     this.timer.unref();
   }
 
-  /** A batch of `chain` committed: drain it soon (coalesced). */
-  notify(chain: number): void {
+  /** A batch of `chain` committed (its rows, when this instance wrote them): drain it soon (coalesced). */
+  notify(chain: number, rows?: readonly StoredAuditRow[]): void {
     if (this.stopped) return;
+    if (rows) this.committed.add(chain, rows);
     if (this.running.has(chain)) {
       this.again.add(chain);
       return;
@@ -170,22 +146,19 @@ export class SiemStream {
     const partition = chain % TOPIC_PARTITIONS[Topics.SecurityAudit];
     for (;;) {
       if (this.stopped) return;
-      const sent = await withTransaction(this.pool, async (client) => {
+      const page = await withTransaction(this.pool, async (client) => {
         const cursor = await client.query<{ published_seq: string }>(
           'SELECT published_seq FROM audit_siem_cursor WHERE chain_partition = $1 FOR UPDATE SKIP LOCKED',
           [chain],
         );
-        if (cursor.rows.length === 0) return 0; // another instance is draining this chain
+        if (cursor.rows.length === 0) return { sent: 0, held: false }; // another instance is draining this chain
         const recorded = Number(cursor.rows[0]!.published_seq);
         const id = await this.chainId(chain);
         const chainProducer = await this.producerFor(chain, id, partition);
         // Before the first transaction of this stream (or after an upgrade), the recorded cursor is the position.
         const from = chainProducer.position ?? recorded;
-        const { rows } = await client.query(
-          `SELECT ${ROW_COLUMNS} FROM audit_log WHERE chain_partition = $1 AND chain_seq > $2 ORDER BY chain_seq LIMIT $3`,
-          [chain, from, this.pageSize],
-        );
-        const records = rows.map((r) => rowFromDb(r as Parameters<typeof rowFromDb>[0]));
+        const held = this.committed.take(chain, from, this.pageSize);
+        const records = held ?? (await this.readPage(client, chain, from));
         const last = records.length ? records[records.length - 1]!.chain_seq : from;
         if (records.length) {
           const txn = await chainProducer.producer.transaction();
@@ -193,8 +166,10 @@ export class SiemStream {
             const messages = records.map((r) => ({
               key: r.tenant,
               partition,
-              value: JSON.stringify(siemRecordOf(r)),
-              headers: { 'content-type': 'application/json', 'soma-event-type': r.event_type, 'soma-chain': `${r.chain_partition}:${r.chain_seq}` },
+              value: siemRecordJson(r),
+              // One header: kafkajs encodes each header through its own buffer, ~2 µs a record; the media type and
+              // the chain position are in the record itself (docs/events.md).
+              headers: { 'soma-event-type': r.event_type },
             }));
             // Several sends, one transaction: each send stays under the broker's record batch limit.
             for (const group of splitByBytes(messages)) await txn.send({ topic: Topics.SecurityAudit, acks: -1, messages: group });
@@ -208,11 +183,21 @@ export class SiemStream {
         }
         // Catches up after a crash between a Kafka commit and this one: those rows are not sent again.
         if (last !== recorded) await client.query('UPDATE audit_siem_cursor SET published_seq = $2, updated_at = now() WHERE chain_partition = $1', [chain, last]);
-        return records.length;
+        return { sent: records.length, held: held !== null };
       });
-      this.published.inc(sent);
-      if (sent < this.pageSize) return;
+      this.published.inc(page.sent);
+      // A held page ends where ingest's chunk ended, not where the chain does: look again (PostgreSQL says when it is done).
+      if (!page.held && page.sent < this.pageSize) return;
     }
+  }
+
+  private async readPage(client: PoolClient, chain: number, afterSeq: number): Promise<StoredAuditRow[]> {
+    const { rows } = await client.query(
+      `SELECT ${ROW_COLUMNS} FROM audit_log WHERE chain_partition = $1 AND chain_seq > $2 ORDER BY chain_seq LIMIT $3`,
+      [chain, afterSeq, this.pageSize],
+    );
+    this.readBack.inc(rows.length);
+    return rows.map((r) => rowFromDb(r as Parameters<typeof rowFromDb>[0]));
   }
 
   async stop(): Promise<void> {
