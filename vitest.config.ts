@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 
 const lib = (name: string) => fileURLToPath(new URL(`./libs/${name}/src/index.ts`, import.meta.url));
 const alias = Object.fromEntries(
-  ['config', 'contracts', 'events', 'masking', 'observability', 'service-runtime', 'fernet', 'auth-client', 'authz-client', 'postgres'].map((n) => [`@soma/${n}`, lib(n)]),
+  ['config', 'contracts', 'events', 'masking', 'observability', 'service-runtime', 'fernet', 'auth-client', 'authz-client', 'postgres', 'expiring-cache'].map((n) => [`@soma/${n}`, lib(n)]),
 );
 
 // SWC instead of esbuild: NestJS needs emitDecoratorMetadata, which esbuild does not emit.

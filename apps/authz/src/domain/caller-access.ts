@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { ExpiringCache } from '@soma/expiring-cache';
 import { AuthzError, AuthzErrorCode } from './authz.errors.js';
 
 /** What a caller of authz may do; granted as auth scopes (`authz:admin` implies all three). */
@@ -42,12 +43,13 @@ const BEARER = /^Bearer ([\x21-\x7e]{1,4096})$/;
  * platform principal (tenant `*`). Calls about no tenant (global policy view, system evaluations) need `*`.
  */
 export class CallerAccess {
-  private readonly cache = new Map<string, { caller: AuthzCaller; until: number }>();
+  private readonly cache: ExpiringCache<AuthzCaller> | undefined;
   private readonly now: () => number;
 
   constructor(private readonly o: CallerAccessOptions) {
     if (o.mode === 'required' && !o.authenticator) throw new Error('caller authentication is required but no authenticator is configured');
     this.now = o.now ?? Date.now;
+    this.cache = o.cacheTtlMs > 0 ? new ExpiringCache(o.cacheMax ?? 10_000) : undefined;
   }
 
   get required(): boolean {
@@ -80,9 +82,8 @@ export class CallerAccess {
   private async authenticate(credential: string, requestId: string): Promise<AuthzCaller> {
     const key = createHash('sha256').update(credential).digest('base64url');
     const now = this.now();
-    const hit = this.cache.get(key);
-    if (hit && hit.until > now) return hit.caller;
-    if (hit) this.cache.delete(key);
+    const hit = this.cache?.get(key, now);
+    if (hit) return hit;
     const r = await this.o.authenticator!.authenticate(credential, requestId);
     switch (r.kind) {
       case 'rejected':
@@ -90,11 +91,8 @@ export class CallerAccess {
       case 'unavailable':
         throw new AuthzError(AuthzErrorCode.Unavailable, 'the credential could not be verified now', { auth_reason: r.reason });
       case 'ok': {
-        const until = Math.min(now + this.o.cacheTtlMs, r.expiresAtMs ?? Number.POSITIVE_INFINITY);
-        if (this.o.cacheTtlMs > 0) {
-          if (this.cache.size >= (this.o.cacheMax ?? 10_000)) this.cache.delete(this.cache.keys().next().value!);
-          this.cache.set(key, { caller: r.caller, until });
-        }
+        // Never trusted beyond the credential's own expiry.
+        this.cache?.set(key, r.caller, Math.min(now + this.o.cacheTtlMs, r.expiresAtMs ?? Number.POSITIVE_INFINITY), now);
         return r.caller;
       }
     }

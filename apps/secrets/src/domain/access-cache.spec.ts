@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AccessCache, ExpiringMap } from './access-cache.js';
+import { AccessCache } from './access-cache.js';
 import type { AccessDecision, Caller } from './ports.js';
 
 const T0 = 1_000_000;
@@ -7,41 +7,6 @@ const reader: Caller = { sub: 'r', tenant: 't1', personaId: '', scopes: ['secret
 const allow: AccessDecision = { allowed: true, reason: 'allowed', decisionId: 'd1' };
 const deny: AccessDecision = { allowed: false, reason: 'policy_violation', decisionId: 'd2' };
 const options = { callerTtlMs: 5000, decisionTtlMs: 2000, maxCallers: 10, maxDecisions: 10 };
-
-describe('ExpiringMap', () => {
-  it('answers until the deadline, not at it, and forgets expired entries', () => {
-    const m = new ExpiringMap<string>(10);
-    m.set('a', 'A', T0 + 100, T0);
-    expect(m.get('a', T0 + 99)).toBe('A');
-    expect(m.get('a', T0 + 100)).toBeUndefined();
-    expect(m.size).toBe(0);
-  });
-
-  it('stores nothing whose deadline is already past', () => {
-    const m = new ExpiringMap<string>(10);
-    m.set('a', 'A', T0, T0);
-    m.set('b', 'B', T0 - 1, T0);
-    expect(m.size).toBe(0);
-  });
-
-  it('stays within its bound, dropping the oldest insertion first', () => {
-    const m = new ExpiringMap<number>(3);
-    for (let i = 0; i < 5; i++) m.set(`k${i}`, i, T0 + 1000, T0);
-    expect(m.size).toBe(3);
-    expect(m.get('k0', T0)).toBeUndefined();
-    expect(m.get('k1', T0)).toBeUndefined();
-    expect([m.get('k2', T0), m.get('k3', T0), m.get('k4', T0)]).toEqual([2, 3, 4]);
-    m.set('k2', 20, T0 + 1000, T0); // replaced: now the newest
-    m.set('k5', 5, T0 + 1000, T0);
-    expect(m.get('k3', T0)).toBeUndefined();
-    expect(m.get('k2', T0)).toBe(20);
-  });
-
-  it('refuses a bound that is not a positive integer', () => {
-    expect(() => new ExpiringMap(0)).toThrow();
-    expect(() => new ExpiringMap(1.5)).toThrow();
-  });
-});
 
 describe('AccessCache', () => {
   it('keys credentials by SHA-256: the credential itself is nowhere in the key', () => {

@@ -1,43 +1,6 @@
 import { createHash } from 'node:crypto';
+import { ExpiringCache } from '@soma/expiring-cache';
 import type { AccessDecision, Caller, SecretAction } from './ports.js';
-
-/**
- * A bounded map whose entries stop answering at their own deadline. Insertion order is the eviction
- * order (the oldest entry goes first when full): with short TTLs the oldest is also the next to expire,
- * and a read never reorders, so a hit costs one Map lookup.
- */
-export class ExpiringMap<V> {
-  private readonly entries = new Map<string, { value: V; until: number }>();
-
-  constructor(private readonly max: number) {
-    if (!Number.isInteger(max) || max < 1) throw new Error('ExpiringMap needs a positive integer bound');
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-
-  /** The value while `now < until`; an expired entry is dropped on the way. */
-  get(key: string, now: number): V | undefined {
-    const hit = this.entries.get(key);
-    if (hit === undefined) return undefined;
-    if (hit.until > now) return hit.value;
-    this.entries.delete(key);
-    return undefined;
-  }
-
-  /** Stores unless `until` is already past; replaces an existing entry (which then counts as newest). */
-  set(key: string, value: V, until: number, now: number): void {
-    if (until <= now) return;
-    this.entries.delete(key);
-    if (this.entries.size >= this.max) this.entries.delete(this.entries.keys().next().value!);
-    this.entries.set(key, { value, until });
-  }
-
-  clear(): void {
-    this.entries.clear();
-  }
-}
 
 export interface AccessCacheOptions {
   /** How long auth's answer for a credential is reused (bound of the delay before a revocation bites). 0 = never. */
@@ -64,12 +27,12 @@ export interface AccessCacheOptions {
  * change) for at most `decisionTtlMs` (plus authz's own AUTHZ_DECISION_CACHE_TTL_MS behind it).
  */
 export class AccessCache {
-  private readonly callers: ExpiringMap<Caller> | undefined;
-  private readonly decisions: ExpiringMap<AccessDecision> | undefined;
+  private readonly callers: ExpiringCache<Caller> | undefined;
+  private readonly decisions: ExpiringCache<AccessDecision> | undefined;
 
   constructor(private readonly o: AccessCacheOptions) {
-    this.callers = o.callerTtlMs > 0 ? new ExpiringMap(o.maxCallers) : undefined;
-    this.decisions = o.decisionTtlMs > 0 ? new ExpiringMap(o.maxDecisions) : undefined;
+    this.callers = o.callerTtlMs > 0 ? new ExpiringCache(o.maxCallers) : undefined;
+    this.decisions = o.decisionTtlMs > 0 ? new ExpiringCache(o.maxDecisions) : undefined;
   }
 
   /** False when SECRETS_CALLER_CACHE_TTL_MS is 0: the credential need not even be hashed. */
