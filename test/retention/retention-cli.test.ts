@@ -83,11 +83,12 @@ describe('npx soma retention …', () => {
   it('retention policies lists the seed defaults', async () => {
     const text = await soma(['retention', 'policies'], cred.ops);
     expect(text.code).toBe(0);
-    // The seed paces batch_delete by a time budget (ADR 0506): no fixed pause, a first batch of 5000 rows.
+    // The seed paces batch_delete by a time budget (ADR 0506): ~100 ms batches (the first of 5000 rows), a pause of
+    // 5% of each batch's time and no fixed pause.
     expect(text.stdout.trim().split('\n')).toEqual([
-      'sessions\tsessions.created_at\t90d\tbatch_delete\tbatch 5000\tpause 0ms\t@every 1h',
-      'messages\tmessages.created_at\t90d\tbatch_delete\tbatch 5000\tpause 0ms\t@every 1h',
-      'session_events\tsession_events.occurred_at\t90d\tbatch_delete\tbatch 5000\tpause 0ms\t@every 1h',
+      'sessions\tsessions.created_at\t90d\tbatch_delete\tbatch ~100ms (first 5000 rows)\tpause 0ms + 5%\t@every 1h',
+      'messages\tmessages.created_at\t90d\tbatch_delete\tbatch ~100ms (first 5000 rows)\tpause 0ms + 5%\t@every 1h',
+      'session_events\tsession_events.occurred_at\t90d\tbatch_delete\tbatch ~100ms (first 5000 rows)\tpause 0ms + 5%\t@every 1h',
       'audit_log\taudit_log.timestamp\t365d\tdrop_partitions\tbatch 1\tpause 0ms\t@every 1d',
     ]);
   });

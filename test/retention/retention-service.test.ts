@@ -76,7 +76,8 @@ describe('retention policies from configuration, run by the scheduler', () => {
   it('ListPolicies shows the configured policies and the audit-log age override', async () => {
     const { policies: listed } = await svc.call<{ policies: Array<Record<string, unknown>> }>('ListPolicies', {}, ops);
     expect(listed).toEqual([
-      { name: POLICY, table: 'chat_logs', timestamp_column: 'logged_at', key_column: 'log_id', max_age_days: 7, batch_size: 3, pause_ms: 0, schedule: '@every 10s', mode: 'batch_delete', max_run_seconds: 60 },
+      // Names only batch_size / pause_ms: fixed pacing, no time budget (ADR 0506).
+      { name: POLICY, table: 'chat_logs', timestamp_column: 'logged_at', key_column: 'log_id', max_age_days: 7, batch_size: 3, pause_ms: 0, schedule: '@every 10s', mode: 'batch_delete', max_run_seconds: 60, batch_target_ms: 0, pause_percent: 0 },
       expect.objectContaining({ name: 'audit_log', mode: 'drop_partitions', max_age_days: 400, schedule: 'off' }),
     ]);
   });

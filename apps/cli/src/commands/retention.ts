@@ -65,7 +65,11 @@ export function register(program: Command): void {
       const res = await callRetention<{ policies: Array<Record<string, unknown>> }>(opts, 'ListPolicies', {});
       if (opts.json) return void process.stdout.write(`${JSON.stringify(res.policies, null, 2)}\n`);
       for (const p of res.policies) {
-        process.stdout.write(`${p['name']}\t${p['table']}.${p['timestamp_column']}\t${p['max_age_days']}d\t${p['mode']}\tbatch ${p['batch_size']}\tpause ${p['pause_ms']}ms\t${p['schedule']}\n`);
+        // Time-budget pacing (ADR 0506) shows its budget and proportional pause; fixed pacing its batch size and pause.
+        const pacing = Number(p['batch_target_ms'] ?? 0) > 0
+          ? `batch ~${p['batch_target_ms']}ms (first ${p['batch_size']} rows)\tpause ${p['pause_ms']}ms + ${p['pause_percent']}%`
+          : `batch ${p['batch_size']}\tpause ${p['pause_ms']}ms${Number(p['pause_percent'] ?? 0) > 0 ? ` + ${p['pause_percent']}%` : ''}`;
+        process.stdout.write(`${p['name']}\t${p['table']}.${p['timestamp_column']}\t${p['max_age_days']}d\t${p['mode']}\t${pacing}\t${p['schedule']}\n`);
       }
     });
   retentionConnectionOptions(retention.command('run').description('run one policy (or all) now; --dry-run only counts'))

@@ -29,6 +29,8 @@ const policyWire = (p: RetentionPolicy) => ({
   schedule: p.schedule,
   mode: p.mode,
   max_run_seconds: p.maxRunSeconds,
+  batch_target_ms: p.batchTargetMs,
+  pause_percent: p.pausePercent,
 });
 
 const resultWire = (r: PolicyRunResult) => ({
