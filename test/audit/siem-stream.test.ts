@@ -38,6 +38,12 @@ const position = (m: ReceivedMessage) => (m.json as { audit: { chain_partition: 
 /** One chain position seen at one offset: a consumer that rejoins may read an offset twice, that is not a duplicate on the topic. */
 const onTopic = (key = tenant) => [...new Map(siem.messages.filter((m) => m.key === key).map((m) => [`${m.partition}:${m.offset}`, m])).values()];
 
+/** Records an instance's SIEM stream read back from PostgreSQL rather than took from what its own ingest committed. */
+async function readBack(instance: StartedService<AuditConfig>): Promise<number> {
+  const metric = await instance.runtime.metrics.getSingleMetric('soma_audit_siem_read_back_total')?.get();
+  return (metric?.values ?? []).reduce((sum, v) => sum + v.value, 0);
+}
+
 async function headAndCursor(of = tenant): Promise<{ chain: number; head: number; cursor: number }> {
   const { rows } = await db.pool.query<{ chain: number; head: string; cursor: string }>(
     `SELECT h.chain_partition AS chain, h.last_seq AS head, c.published_seq AS cursor
@@ -97,6 +103,9 @@ describe('SIEM stream: each chain position once on security.audit (real Kafka tr
     }, { what: 'cursor at the new head' });
     // The zombie was fenced when the restarted drainer initialised the chain's transactional id.
     await expect(open.commit()).rejects.toThrow();
+    // The restarted instance continued after Kafka's position (not the lagging cursor) with the rows its own ingest
+    // had just committed: nothing was read back from PostgreSQL (ADR 0404).
+    expect(await readBack(service!)).toBe(0);
     // Anything sent twice would be on the topic by now (it is sent before the cursor moves); give the collector
     // a few fetch rounds to see it.
     await new Promise((r) => setTimeout(r, 3000));
@@ -135,6 +144,8 @@ describe('SIEM stream: each chain position once on security.audit (real Kafka tr
       expect(seqs).toHaveLength(N);
       expect(new Set(seqs).size).toBe(N);
       expect(onTopic()).toHaveLength(earlier); // nothing of the first test published again
+      // The SIEM-only instance holds no rows of its own: it read every record back from PostgreSQL.
+      expect(await readBack(siemOnly)).toBe(N);
     } finally {
       await admin.disconnect().catch(() => undefined);
       await ingestOnly.stop();
