@@ -126,13 +126,15 @@ describe('SIEM stream: each chain position once on security.audit (real Kafka tr
     await service?.stop(); // only the split pair works from here on
     service = undefined;
     const ingestOnly = await startSomaService(auditService, auditEnv(db, group, ports2[0]!, { AUDIT_SIEM_STREAM_ENABLED: 'false', INSTANCE_ID: 'split-ingest' }));
-    const siemOnly = await startSomaService(auditService, auditEnv(db, group, ports2[1]!, { AUDIT_INGEST_ENABLED: 'false', INSTANCE_ID: 'split-siem' }));
+    // Its poll is set to a minute: the records can only arrive in time because it hears the ingest instance's
+    // commits (LISTEN soma_audit_committed, ADR 0407).
+    const siemOnly = await startSomaService(auditService, auditEnv(db, group, ports2[1]!, { AUDIT_INGEST_ENABLED: 'false', INSTANCE_ID: 'split-siem', AUDIT_SIEM_DRAIN_INTERVAL_MS: '60000' }));
     const admin = new Kafka({ clientId: 'soma-siem-split', brokers: KAFKA_BROKERS, logLevel: logLevel.NOTHING }).admin();
     try {
       const earlier = onTopic().length;
       await producer.send(splitTenant, Array.from({ length: N }, (_, i) => JSON.stringify(event(splitTenant, { details: { i } }))));
       await waitFor(async () => (await db.count(splitTenant)) === N, { timeoutMs: 60_000, what: 'split: all stored' });
-      await waitFor(() => onTopic(splitTenant).length >= N, { timeoutMs: 60_000, what: 'split: all on security.audit' });
+      await waitFor(() => onTopic(splitTenant).length >= N, { timeoutMs: 20_000, what: 'split: all on security.audit' });
       await waitFor(async () => {
         const s = await headAndCursor(splitTenant);
         return s.cursor === s.head;

@@ -58,7 +58,8 @@ class AuditLifecycle implements OnModuleInit, OnApplicationBootstrap, OnApplicat
     }, DAY_MS);
     this.partitionTimer.unref();
     this.p.checkpointer.start();
-    this.p.siem?.start();
+    // An instance that ingests drains its own chains as it commits; a SIEM-only one hears of other instances' commits.
+    this.p.siem?.start(!this.p.ingest);
     // The consumer joins in the background: a broker that is down now delays ingest, not the API.
     if (this.p.ingest) this.starting = this.startIngest(this.p.ingest);
   }

@@ -23,6 +23,9 @@ export function rowFromDb(r: DbRow): StoredAuditRow {
 
 const subjectId = (tenant: string, userId: string) => `${tenant}\u0000${userId}`;
 
+/** NOTIFY channel of committed ingest batches; the payload is the chain (ADR 0407). */
+export const COMMITTED_CHANNEL = 'soma_audit_committed';
+
 const COPY_ROWS =
   'COPY audit_log (id, timestamp, occurred_at, event_id, event_type, tenant, service, user_id, ip_address, pii, action, resource, outcome, reason, details, trace_id, chain_partition, chain_seq, prev_hash, hash) FROM STDIN';
 
@@ -90,10 +93,12 @@ class PgChainTransaction implements ChainTransaction {
   }
 
   async saveHead(head: ChainHead): Promise<void> {
-    // The chain's SIEM cursor row exists from its first batch on (the outbox drains from it); same round trip.
+    // The chain's SIEM cursor row exists from its first batch on (the outbox drains from it), and SIEM-only
+    // instances hear of the batch when it commits (NOTIFY is delivered at COMMIT, never for a rollback); one round trip.
     await this.client.query(
-      `WITH head AS (UPDATE audit_chain_heads SET last_seq = $2, last_hash = $3, last_timestamp = $4, updated_at = now() WHERE chain_partition = $1)
-       INSERT INTO audit_siem_cursor (chain_partition) VALUES ($1) ON CONFLICT DO NOTHING`,
+      `WITH head AS (UPDATE audit_chain_heads SET last_seq = $2, last_hash = $3, last_timestamp = $4, updated_at = now() WHERE chain_partition = $1),
+            cursor AS (INSERT INTO audit_siem_cursor (chain_partition) VALUES ($1) ON CONFLICT DO NOTHING)
+       SELECT pg_notify('${COMMITTED_CHANNEL}', $1::text)`,
       [this.chain, head.seq, head.hash, head.timestamp],
     );
   }

@@ -1,10 +1,10 @@
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { TOPIC_PARTITIONS, Topics } from '@soma/contracts';
 import { Counter, type Logger, type Registry } from '@soma/observability';
-import { withTransaction, type Pool, type PoolClient } from '@soma/postgres';
+import { listen, withTransaction, type PgListener, type Pool, type PoolClient } from '@soma/postgres';
 import type { StoredAuditRow } from '../domain/audit-record.js';
 import { splitByBytes } from '@soma/events';
-import { ROW_COLUMNS, rowFromDb } from './pg-audit-store.js';
+import { COMMITTED_CHANNEL, ROW_COLUMNS, rowFromDb } from './pg-audit-store.js';
 import { CommittedRows } from './committed-rows.js';
 import { siemRecordJson } from './siem-record.js';
 
@@ -34,6 +34,7 @@ export class SiemStream {
   private admin: Admin | undefined;
   private streamId: string | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private listener: PgListener | undefined;
   private readonly running = new Map<number, Promise<void>>();
   private readonly again = new Set<number>();
   private stopped = false;
@@ -57,9 +58,22 @@ export class SiemStream {
     this.committed = new CommittedRows(Math.max(4 * pageSize, 20_000));
   }
 
-  start(): void {
+  /**
+   * `listenForCommits`: also drain when another instance's ingest commits (LISTEN on PostgreSQL), for a SIEM-only
+   * instance (ADR 0407); the interval stays as the net for notifications missed while the connection was down.
+   */
+  start(listenForCommits = false): void {
     this.timer = setInterval(() => void this.drainAll(), this.intervalMs);
     this.timer.unref();
+    if (listenForCommits) {
+      this.listener = listen(this.pool, COMMITTED_CHANNEL, {
+        onNotify: (payload) => {
+          const chain = Number(payload);
+          if (Number.isInteger(chain) && chain >= 0) this.notify(chain);
+        },
+        onError: (e) => this.logger.warn({ reason: e.message }, 'SIEM stream lost its LISTEN connection; reconnecting (the poll covers the gap)'),
+      });
+    }
   }
 
   /** A batch of `chain` committed (its rows, when this instance wrote them): drain it soon (coalesced). */
@@ -203,6 +217,7 @@ export class SiemStream {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    await this.listener?.stop();
     await Promise.allSettled([...this.running.values()]);
     await Promise.allSettled([...this.producers.keys()].map((chain) => this.dropProducer(chain)));
     await this.admin?.disconnect().catch(() => undefined);
