@@ -45,5 +45,8 @@ describe('CommittedRows', () => {
     expect(seqs(held.take(0, 6, 10))).toEqual([7, 8, 9, 10, 11, 12]);
     held.add(0, []);
     expect(held.size(0)).toBe(6);
+    held.drop(0);
+    expect(held.size(0)).toBe(0);
+    expect(held.take(0, 6, 10)).toBeNull();
   });
 });

@@ -43,6 +43,12 @@ export class CommittedRows {
     return run.slice(start, start + limit);
   }
 
+  /** Let go of everything held for `chain` (another instance drains it: this one would only hold on to memory). */
+  drop(chain: number): void {
+    this.runs.delete(chain);
+    this.held.delete(chain);
+  }
+
   /** Rows held for `chain` (for tests and metrics). */
   size(chain: number): number {
     return this.held.get(chain) ?? 0;

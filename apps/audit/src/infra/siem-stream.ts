@@ -165,7 +165,11 @@ export class SiemStream {
           'SELECT published_seq FROM audit_siem_cursor WHERE chain_partition = $1 FOR UPDATE SKIP LOCKED',
           [chain],
         );
-        if (cursor.rows.length === 0) return { sent: 0, held: false }; // another instance is draining this chain
+        if (cursor.rows.length === 0) {
+          // Another instance is draining this chain: it reads back what this one holds, so let it go.
+          this.committed.drop(chain);
+          return { sent: 0, held: false };
+        }
         const recorded = Number(cursor.rows[0]!.published_seq);
         const id = await this.chainId(chain);
         const chainProducer = await this.producerFor(chain, id, partition);
