@@ -233,6 +233,17 @@ describe('ingest classification', () => {
     expect(unstorableReason({ a: ['\ud800'] })).toContain('surrogate');
     expect(unstorableReason({ a: ['\ud83d\ude00'] })).toBeNull();
   });
+
+  it('still finds what needs the walk when the bytes have no escape: nesting deeper than 64 levels', () => {
+    let deep: unknown = 'leaf';
+    for (let i = 0; i < 70; i++) deep = i % 2 ? { d: deep } : [deep];
+    const shallow = event({ details: { list: [[1], [2], { a: [3] }] } });
+    const msgs = [event({ details: { deep } as Record<string, unknown> }), shallow, event({ details: { s: 'lone \ud800 surrogate' } })].map((v, i) => ({ offset: String(i), key: null, value: Buffer.from(JSON.stringify(v)) }));
+    expect(msgs[0]!.value.includes('\\u')).toBe(false);
+    const { valid, rejected } = classifyMessages(msgs);
+    expect(valid.map((e) => e.id)).toEqual([shallow.id]);
+    expect(rejected.map((r) => r.reason)).toEqual([expect.stringContaining('deeper than 64'), expect.stringContaining('surrogate')]);
+  });
 });
 
 describe('page tokens', () => {

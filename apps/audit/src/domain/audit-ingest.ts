@@ -15,6 +15,22 @@ export interface Rejected {
 }
 
 const ESCAPE = Buffer.from('\\u');
+const MAX_NESTING = 64;
+
+/**
+ * Whether the walk of `unstorableReason` can find anything in these bytes. NUL and lone surrogates can only come
+ * from `\u` escapes (raw NUL is invalid JSON, invalid UTF-8 decodes to U+FFFD), and nesting deeper than 64 needs
+ * more than 64 opening brackets. Most events have neither, and skip the walk over the parsed event.
+ */
+function mayBeUnstorable(raw: Buffer): boolean {
+  if (raw.includes(ESCAPE)) return true;
+  let open = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const b = raw[i];
+    if ((b === 0x7b || b === 0x5b) && ++open > MAX_NESTING) return true; // '{' or '[', inside strings too: overcounts only
+  }
+  return false;
+}
 
 /** Split a fetched batch into contract-conforming events (in offset order) and rejects for the DLQ. */
 export function classifyMessages(messages: IncomingMessage[]): { valid: SecurityEvent[]; rejected: Rejected[]; sources: Map<string, IncomingMessage> } {
@@ -27,9 +43,7 @@ export function classifyMessages(messages: IncomingMessage[]): { valid: Security
       rejected.push({ message, reason: `contract violation: ${result.errors.slice(0, 10).join('; ')}` });
       continue;
     }
-    // NUL and lone surrogates can only come from `\u` escapes: raw NUL is invalid JSON and invalid UTF-8 decodes
-    // to U+FFFD. Most events have no escape at all, so the walk over the parsed event is skipped for them.
-    const unstorable = message.value!.includes(ESCAPE) ? unstorableReason(result.event) : null;
+    const unstorable = mayBeUnstorable(message.value!) ? unstorableReason(result.event) : null;
     if (unstorable) {
       rejected.push({ message, reason: `not storable: a string ${unstorable}` });
       continue;
