@@ -106,7 +106,7 @@ export class AuditModule {
     const signer = ed25519Signer(config.AUDIT_CHECKPOINT_KEY);
     const ssl = kafkaSslOf(config);
     const kafka = new Kafka({ clientId: `soma-audit-siem-${runtime.instanceId}`, brokers: config.KAFKA_BROKERS, ...(ssl ? { ssl } : {}), logLevel: logLevel.NOTHING, retry: { retries: 3 } });
-    const siem = config.AUDIT_SIEM_STREAM_ENABLED ? new SiemStream(kafka, pool, logger, runtime.metrics, config.AUDIT_SIEM_DRAIN_INTERVAL_MS) : undefined;
+    const siem = config.AUDIT_SIEM_STREAM_ENABLED ? new SiemStream(kafka, pool, store, logger, runtime.metrics, config.AUDIT_SIEM_DRAIN_INTERVAL_MS) : undefined;
     const ingest = !config.AUDIT_INGEST_ENABLED ? undefined : new KafkaAuditIngest({
       brokers: config.KAFKA_BROKERS,
       ssl,

@@ -202,7 +202,7 @@ export class SecurityEventPublisher {
         const producer = await this.connectedProducer();
         // In groups under the broker's record batch limit (a refusal for size is not retriable: the buffer would
         // never drain); each group is forgotten as soon as Kafka has it.
-        for (const group of splitByBytes(batch.map((e) => ({ seq: e.seq, key: e.key, value: e.value, headers: e.headers })))) {
+        for (const group of splitByBytes(batch)) {
           await producer.send({ topic: Topics.SecurityEvents, acks: -1, messages: group.map(({ key, value, headers }) => ({ key, value, headers })) });
           this.buffer.acknowledge(group[group.length - 1]!.seq);
           this.sentCounter?.inc(group.length);

@@ -36,6 +36,15 @@ describe('CommittedRows', () => {
     expect(held.size(0)).toBe(5);
   });
 
+  it('holds rows with another writer\'s rows between them as separate runs, never sliced across the gap', () => {
+    const held = new CommittedRows(100);
+    held.add(0, [...run(1, 3), ...run(7, 8)]);
+    expect(held.size(0)).toBe(5);
+    expect(seqs(held.take(0, 0, 10))).toEqual([1, 2, 3]);
+    expect(held.take(0, 3, 10)).toBeNull(); // rows 4..6 are PostgreSQL's to give
+    expect(seqs(held.take(0, 6, 10))).toEqual([7, 8]);
+  });
+
   it('drops the oldest runs beyond its bound (a stream that lags reads them back instead)', () => {
     const held = new CommittedRows(10);
     held.add(0, run(1, 6));

@@ -15,11 +15,25 @@ export class CommittedRows {
   /** `maxRowsPerChain`: beyond it the oldest runs are dropped (a stream that lags reads them from PostgreSQL). */
   constructor(private readonly maxRowsPerChain: number) {}
 
-  /** Rows just committed on `chain`, in chain order without gaps. */
+  /**
+   * Rows just committed on `chain`, in chain order. Usually one transaction's rows, without gaps; rows stored
+   * one by one (after the database refused one event's data) may have another writer's rows between them, so
+   * they are held as the contiguous runs they form: `take` relies on a run's positions being consecutive.
+   */
   add(chain: number, rows: readonly StoredAuditRow[]): void {
     if (rows.length === 0) return;
     const runs = this.runs.get(chain) ?? [];
-    runs.push(rows); // not copied: ingest hands over the array it will not touch again
+    if (rows[rows.length - 1]!.chain_seq - rows[0]!.chain_seq === rows.length - 1) {
+      runs.push(rows); // not copied: ingest hands over the array it will not touch again
+    } else {
+      let start = 0;
+      for (let i = 1; i <= rows.length; i++) {
+        if (i === rows.length || rows[i]!.chain_seq !== rows[i - 1]!.chain_seq + 1) {
+          runs.push(rows.slice(start, i));
+          start = i;
+        }
+      }
+    }
     let held = (this.held.get(chain) ?? 0) + rows.length;
     while (held > this.maxRowsPerChain && runs.length) held -= runs.shift()!.length;
     this.runs.set(chain, runs);

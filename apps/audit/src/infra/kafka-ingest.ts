@@ -150,8 +150,8 @@ export class KafkaAuditIngest {
         if (!isRunning() || isStale()) return;
         const chunk = batch.messages.slice(i, i + chunkSize);
         const started = process.hrtime.bigint();
-        const messages: IncomingMessage[] = chunk.map((m) => ({ offset: m.offset, key: m.key, value: m.value }));
-        const { valid, rejected, sources } = classifyMessages(messages);
+        // kafkajs' messages are IncomingMessages already (offset, key, value): no copy per event.
+        const { valid, rejected, sources } = classifyMessages(chunk);
         const stored = valid.length ? await this.persist(batch.partition, valid, sources, rejected) : [];
         if (rejected.length) await this.sendToDlq(batch.partition, rejected);
         const last = chunk[chunk.length - 1]!.offset;

@@ -11,13 +11,13 @@ import { canonicalIpNetwork } from '../domain/ip-network.js';
 import type { AuditLogReader, AuditLogWriter, ChainTransaction, CheckpointStore, PageCursor, QueryFilter } from '../domain/ports.js';
 import type { ChainInfo, TimeRange } from '../domain/verify-chain.js';
 
-export const ROW_COLUMNS =
+const ROW_COLUMNS =
   'id, timestamp, occurred_at, event_id, event_type, tenant, service, user_id, ip_address, pii, action, resource, outcome, reason, details, trace_id, chain_partition, chain_seq, prev_hash, hash';
 
 /** A row as `pg` returns it: the stored row plus its id, with BIGINT chain_seq as text. */
 type DbRow = Omit<AuditRow, 'chain_seq'> & { id: string; chain_seq: string };
 
-export function rowFromDb(r: DbRow): StoredAuditRow {
+function rowFromDb(r: DbRow): StoredAuditRow {
   return { ...r, ip_address: canonicalIpNetwork(r.ip_address), chain_seq: Number(r.chain_seq) };
 }
 

@@ -1,10 +1,11 @@
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { TOPIC_PARTITIONS, Topics } from '@soma/contracts';
 import { Counter, type Logger, type Registry } from '@soma/observability';
-import { listen, withTransaction, type PgListener, type Pool, type PoolClient } from '@soma/postgres';
+import { listen, withTransaction, type PgListener, type Pool } from '@soma/postgres';
 import type { StoredAuditRow } from '../domain/audit-record.js';
 import { splitByBytes } from '@soma/events';
-import { COMMITTED_CHANNEL, ROW_COLUMNS, rowFromDb } from './pg-audit-store.js';
+import { COMMITTED_CHANNEL } from './pg-audit-store.js';
+import type { ChainReader } from '../domain/ports.js';
 import { CommittedRows } from './committed-rows.js';
 import { siemRecordJson } from './siem-record.js';
 
@@ -46,6 +47,8 @@ export class SiemStream {
   constructor(
     private readonly kafka: Kafka,
     private readonly pool: Pool,
+    /** The audit log's rows by chain position (PgAuditStore): pages this instance does not hold. */
+    private readonly reader: Pick<ChainReader, 'rows'>,
     private readonly logger: Logger,
     metrics: Registry,
     private readonly intervalMs: number,
@@ -176,7 +179,7 @@ export class SiemStream {
         // Before the first transaction of this stream (or after an upgrade), the recorded cursor is the position.
         const from = chainProducer.position ?? recorded;
         const held = this.committed.take(chain, from, this.pageSize);
-        const records = held ?? (await this.readPage(client, chain, from));
+        const records = held ?? (await this.readPage(chain, from));
         const last = records.length ? records[records.length - 1]!.chain_seq : from;
         if (records.length) {
           const txn = await chainProducer.producer.transaction();
@@ -209,13 +212,11 @@ export class SiemStream {
     }
   }
 
-  private async readPage(client: PoolClient, chain: number, afterSeq: number): Promise<StoredAuditRow[]> {
-    const { rows } = await client.query(
-      `SELECT ${ROW_COLUMNS} FROM audit_log WHERE chain_partition = $1 AND chain_seq > $2 ORDER BY chain_seq LIMIT $3`,
-      [chain, afterSeq, this.pageSize],
-    );
+  /** The page after `afterSeq` from PostgreSQL (committed rows: the cursor lock is not needed to read them). */
+  private async readPage(chain: number, afterSeq: number): Promise<StoredAuditRow[]> {
+    const rows = await this.reader.rows(chain, {}, afterSeq, this.pageSize);
     this.readBack.inc(rows.length);
-    return rows.map((r) => rowFromDb(r as Parameters<typeof rowFromDb>[0]));
+    return rows;
   }
 
   async stop(): Promise<void> {
