@@ -23,7 +23,7 @@ export interface KafkaIngestOptions {
   onCommitted: (chain: number, rows: StoredAuditRow[]) => void;
   /**
    * Messages per PostgreSQL transaction and offset commit. A fetched batch can hold tens of thousands
-   * of small events; bounded chunks keep transactions short and let the consumer heartbeat between
+   * of small events; bounded chunks keep transactions short, and a dropped lane (a rejoin, a stop) stops between
    * them, so a big backlog never outlives the session timeout.
    */
   chunkSize: number;
@@ -33,6 +33,17 @@ export interface KafkaIngestOptions {
 function isDataError(e: unknown): boolean {
   const code = (e as { code?: unknown }).code;
   return typeof code === 'string' && /^(22|23|54)/.test(code);
+}
+
+/** Batches a partition may hold, being stored or queued, before it holds the fetch loop. */
+const LANE_DEPTH = 2;
+
+/** One partition's batches, stored in offset order; `epoch` moves on to drop what is queued. */
+interface Lane {
+  tail: Promise<void>;
+  queued: number;
+  epoch: number;
+  commits: Promise<void>;
 }
 
 /**
@@ -52,8 +63,11 @@ export class KafkaAuditIngest {
   private readonly duplicates: Counter;
   private readonly dead: Counter;
   private readonly batchSeconds: Histogram;
+  private lanes = new Map<number, Lane>();
+  private readonly heartbeatMs: number;
 
   constructor(private readonly o: KafkaIngestOptions) {
+    this.heartbeatMs = Math.max(500, Math.floor(o.sessionTimeoutMs / 10));
     const kafkaLog = o.logger.child({ component: 'kafkajs' });
     this.kafka = new Kafka({
       clientId: o.clientId,
@@ -89,7 +103,7 @@ export class KafkaAuditIngest {
     const consumer = this.kafka.consumer({
       groupId: this.o.groupId,
       sessionTimeout: this.o.sessionTimeoutMs,
-      heartbeatInterval: Math.max(500, Math.floor(this.o.sessionTimeoutMs / 10)),
+      heartbeatInterval: this.heartbeatMs,
       rebalanceTimeout: Math.max(this.o.sessionTimeoutMs, 30_000),
       maxBytesPerPartition: this.o.maxBytesPerPartition,
       allowAutoTopicCreation: false,
@@ -99,6 +113,8 @@ export class KafkaAuditIngest {
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       this.joined = true;
       this.restartBackoffMs = 500;
+      // A (re)join starts fetching at the committed offsets again: what the lanes still queue would be stored twice.
+      this.dropLanes();
       this.o.logger.info({ assignment: e.payload.memberAssignment }, 'audit consumer joined the group');
     });
     consumer.on(consumer.events.CRASH, (e) => {
@@ -139,33 +155,85 @@ export class KafkaAuditIngest {
     this.restartTimer.unref();
   }
 
-  private async handleBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  /**
+   * kafkajs fetches the next batch only once every batch of the previous fetch was handled. Waiting here until a
+   * batch is stored would leave the fetch (and its decode) and the other partitions' stragglers idle in turn, so a
+   * batch is only queued on its partition's lane: the fetch position moves on at once, while the group's committed
+   * offset still moves only after each chunk's PostgreSQL commit (`storeBatch`). A lane holding more than
+   * `LANE_DEPTH` batches holds the fetch loop here, heartbeating, until it drains (ADR 0409). (Pausing the partition
+   * instead would make kafkajs sleep its whole fetch wait once every partition is paused.)
+   */
+  private async handleBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {
+    const last = batch.messages[batch.messages.length - 1];
+    if (!last || this.stopping) return;
+    const lane = this.laneOf(batch.partition);
+    const epoch = lane.epoch;
+    resolveOffset(last.offset);
+    lane.queued += 1;
+    lane.tail = lane.tail
+      .then(() => this.storeBatch(batch, lane, epoch))
+      .catch((e: unknown) => this.o.logger.error({ partition: batch.partition, reason: (e as Error).message }, 'audit lane failed a batch; it is fetched again after the next rejoin'))
+      .finally(() => {
+        lane.queued -= 1;
+      });
+    while (lane.queued > LANE_DEPTH && epoch === lane.epoch && !this.stopping) {
+      await Promise.race([lane.tail, new Promise((r) => setTimeout(r, this.heartbeatMs))]);
+      await heartbeat(); // a rebalance throws here: kafkajs rejoins, and the join drops the lanes
+    }
+  }
+
+  private laneOf(partition: number): Lane {
+    let lane = this.lanes.get(partition);
+    if (!lane) this.lanes.set(partition, (lane = { tail: Promise.resolve(), queued: 0, epoch: 0, commits: Promise.resolve() }));
+    return lane;
+  }
+
+  /** Drop every queued batch (a rejoin or a stop): the chunk being stored finishes; kafkajs fetches the rest again. */
+  private dropLanes(): void {
+    for (const lane of this.lanes.values()) lane.epoch += 1;
+  }
+
+  private async storeBatch(batch: EachBatchPayload['batch'], lane: Lane, epoch: number): Promise<void> {
     const chunkSize = this.o.chunkSize;
-    // Offset commits of this batch, in order, overlapping the next chunk's database work: a commit only ever
-    // follows the PostgreSQL commit of its own chunk, and the batch returns only once all of them landed.
-    let commits: Promise<void> = Promise.resolve();
-    try {
-      for (let i = 0; i < batch.messages.length; i += chunkSize) {
-        // Stop between chunks when the partition was revoked or the consumer stops: what is committed stays.
-        if (!isRunning() || isStale()) return;
-        const chunk = batch.messages.slice(i, i + chunkSize);
-        const started = process.hrtime.bigint();
+    for (let i = 0; i < batch.messages.length; i += chunkSize) {
+      // Stop between chunks when the lane was dropped: what is committed stays, the rest is fetched again.
+      if (epoch !== lane.epoch) return;
+      const chunk = batch.messages.slice(i, i + chunkSize);
+      const started = process.hrtime.bigint();
+      const stored = await this.storeChunk(batch.partition, chunk, lane, epoch);
+      if (stored === undefined) return;
+      const offsets = [{ topic: batch.topic, partition: batch.partition, offset: (BigInt(chunk[chunk.length - 1]!.offset) + 1n).toString() }];
+      // Offsets move only now: the rows are committed in PostgreSQL and the rejects are on the DLQ. Commits are
+      // chained per partition (in order) and overlap the next chunk; one that fails is covered by the next.
+      const consumer = this.consumer!;
+      lane.commits = lane.commits
+        .then(() => consumer.commitOffsets(offsets))
+        .catch((e: unknown) => this.o.logger.warn({ partition: batch.partition, reason: (e as Error).message }, 'offset commit failed; the chunk is redelivered unless a later commit lands'));
+      this.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      if (stored.length) this.o.onCommitted(batch.partition, stored);
+    }
+  }
+
+  /**
+   * Classify and store one chunk, retrying with backoff while PostgreSQL or the DLQ is unavailable (the chunk stays in
+   * memory, in order); resolves to the rows stored, or undefined when the lane was dropped meanwhile.
+   */
+  private async storeChunk(partition: number, chunk: IncomingMessage[], lane: Lane, epoch: number): Promise<StoredAuditRow[] | undefined> {
+    let backoffMs = 300;
+    for (;;) {
+      try {
         // kafkajs' messages are IncomingMessages already (offset, key, value): no copy per event.
         const { valid, rejected, sources } = classifyMessages(chunk);
-        const stored = valid.length ? await this.persist(batch.partition, valid, sources, rejected) : [];
-        if (rejected.length) await this.sendToDlq(batch.partition, rejected);
-        const last = chunk[chunk.length - 1]!.offset;
-        // Offsets move only now: the rows are committed in PostgreSQL and the rejects are on the DLQ.
-        const offsets = [{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() }];
-        commits = commits.then(() => this.consumer!.commitOffsets(offsets));
-        commits.catch(() => undefined); // observed when awaited below; a failure means the chunks are redelivered
-        resolveOffset(last);
-        this.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-        if (valid.length) this.o.onCommitted(batch.partition, stored);
-        await heartbeat();
+        const stored = valid.length ? await this.persist(partition, valid, sources, rejected) : [];
+        if (rejected.length) await this.sendToDlq(partition, rejected);
+        return stored;
+      } catch (e) {
+        if (this.stopping || epoch !== lane.epoch) return undefined;
+        this.o.logger.warn({ partition, reason: (e as Error).message, retry_in_ms: backoffMs }, 'audit chunk not stored; retrying');
+        await new Promise((r) => setTimeout(r, backoffMs));
+        backoffMs = Math.min(backoffMs * 2, 5000);
+        if (this.stopping || epoch !== lane.epoch) return undefined;
       }
-    } finally {
-      await commits;
     }
   }
 
@@ -216,6 +284,10 @@ export class KafkaAuditIngest {
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.restartTimer = undefined;
     this.joined = false;
+    // The chunk being stored finishes and its offset commit lands; what is only queued is fetched again by whoever
+    // owns the partition next.
+    this.dropLanes();
+    await Promise.all([...this.lanes.values()].map((lane) => lane.tail.then(() => lane.commits)));
     await this.consumer?.disconnect().catch(() => undefined);
     await this.dlq?.disconnect().catch(() => undefined);
   }
