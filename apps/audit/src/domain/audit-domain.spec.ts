@@ -2,7 +2,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import { describe, expect, it } from 'vitest';
 import type { SecurityEvent } from '@soma/contracts';
-import { appendToChain, classifyMessages } from './audit-ingest.js';
+import { appendProtected, appendToChain, classifyMessages, protectChunk } from './audit-ingest.js';
 import { canonicalRowJson, chainedBody, GENESIS_HASH, rowHash, unstorableReason, type ChainHead, type StoredAuditRow } from './audit-record.js';
 import { decodePageToken, encodePageToken } from './audit-query.js';
 import { ed25519Signer, type Checkpoint } from './checkpoint.js';
@@ -43,20 +43,24 @@ class MemoryStore implements AuditLogWriter, ChainReader {
     const tx: ChainTransaction = {
       lockHead: async () => this.heads.get(chain) ?? { chain_partition: chain, seq: 0, hash: GENESIS_HASH, timestamp: new Date(0) },
       claimEventIds: async (ids) => new Map(ids.filter((id) => !this.ids.has(id) && this.ids.add(id)).map((id) => [id, String(this.nextId++)])),
-      loadSubjectKeys: async (subjects) => new Map(subjects.flatMap((s) => {
-        const k = this.keys.get(`${s.tenant}\u0000${s.user_id}`);
-        return k ? [[`${s.tenant}\u0000${s.user_id}`, k] as [string, Buffer]] : [];
-      })),
-      insertSubjectKeys: async (list) => new Set(list.map((k) => {
-        this.keys.set(`${k.tenant}\u0000${k.user_id}`, k.key);
-        return `${k.tenant}\u0000${k.user_id}`;
-      })),
       insertRows: async (rows: StoredAuditRow[]) => {
         for (const r of rows) this.data.push({ ...r });
       },
       saveHead: async (h) => void this.heads.set(chain, h),
     };
     return work(tx);
+  }
+  async loadSubjectKeys(subjects: Array<{ tenant: string; user_id: string }>) {
+    return new Map(subjects.flatMap((s) => {
+      const k = this.keys.get(`${s.tenant}\u0000${s.user_id}`);
+      return k ? [[`${s.tenant}\u0000${s.user_id}`, k] as [string, Buffer]] : [];
+    }));
+  }
+  async insertSubjectKeys(list: Array<{ tenant: string; user_id: string; key: Buffer }>) {
+    return new Set(list.map((k) => {
+      this.keys.set(`${k.tenant}\u0000${k.user_id}`, k.key);
+      return `${k.tenant}\u0000${k.user_id}`;
+    }));
   }
   async chains(): Promise<ChainInfo[]> {
     return [...this.heads.values()].map((h) => ({ chain_partition: h.chain_partition, head: { seq: h.seq, hash: h.hash, timestamp: h.timestamp }, floor: this.floors.get(h.chain_partition) ?? null }));
@@ -169,6 +173,21 @@ describe('hash chain', () => {
     expect(b!.prev_hash.equals(a!.hash)).toBe(true);
     expect(c!.prev_hash.equals(b!.hash)).toBe(true);
     expect(c!.timestamp.getTime()).toBeGreaterThanOrEqual(b!.timestamp.getTime());
+    expect((await verifyChains(store, signer)).intact).toBe(true);
+  });
+
+  it('a chunk protected before the chain moved on is chained after what was stored meanwhile, its duplicates dropped (ADR 0409)', async () => {
+    const store = new MemoryStore();
+    const stored = event();
+    const early = await protectChunk(store, kek, [stored, event(), event()]);
+    // The previous chunk of the lane commits while `early` waits for its turn, and holds one of its events.
+    await appendToChain(store, kek, 2, [event(), stored]);
+    const r = await appendProtected(store, 2, early);
+    expect(r).toMatchObject({ inserted: 2, duplicates: 1, lastSeq: 4 });
+    expect(store.data.map((row) => row.chain_seq)).toEqual([1, 2, 3, 4]);
+    expect(store.data[2]!.prev_hash.equals(store.data[1]!.hash)).toBe(true);
+    // Both chunks used the one subject key: the pseudonym is the same.
+    expect(new Set(store.data.map((row) => row.user_id)).size).toBe(1);
     expect((await verifyChains(store, signer)).intact).toBe(true);
   });
 

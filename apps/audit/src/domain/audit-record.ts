@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { SecurityEvent, SecurityEventOutcome } from '@soma/contracts';
 import { formatIpNetwork, truncateToNetwork } from './ip-network.js';
+import { jsonString, jsonUnique } from './json-text.js';
 import { encryptPii, pseudonymOf } from './subject-crypto.js';
 
 /** One row of `audit_log` as stored, and as the hash chain covers it (everything but `id` and `hash`). */
@@ -63,8 +64,6 @@ export function chainedBody(row: Omit<AuditRow, 'hash'>): Record<string, unknown
   };
 }
 
-/** A JSON string or null, as RFC 8785 writes it (ECMAScript JSON.stringify of a string is the JCS form). */
-const str = (v: string | null): string => (v === null ? 'null' : JSON.stringify(v));
 const isoCache = new WeakMap<Date, string>();
 /** Every row of a batch shares one recording timestamp: serialise it once. */
 function iso(d: Date): string {
@@ -82,11 +81,11 @@ export function canonicalRowJson(row: Omit<AuditRow, 'hash'>): string {
   const details = canonicalize(row.details);
   if (details === undefined) throw new Error('row cannot be canonicalised');
   return (
-    `{"action":${str(row.action)},"chain_partition":${row.chain_partition},"chain_seq":${row.chain_seq},"details":${details}` +
-    `,"event_id":${str(row.event_id)},"event_type":${str(row.event_type)},"ip_address":${str(row.ip_address)}` +
-    `,"occurred_at":${str(row.occurred_at.toISOString())},"outcome":${str(row.outcome)},"pii":${str(row.pii ? row.pii.toString('base64') : null)}` +
-    `,"reason":${str(row.reason)},"resource":${str(row.resource)},"service":${str(row.service)},"tenant":${str(row.tenant)}` +
-    `,"timestamp":${str(iso(row.timestamp))},"trace_id":${str(row.trace_id)},"user_id":${str(row.user_id)},"v":${HASH_FORMAT_VERSION}}`
+    `{"action":${jsonString(row.action)},"chain_partition":${row.chain_partition},"chain_seq":${row.chain_seq},"details":${details}` +
+    `,"event_id":${jsonUnique(row.event_id)},"event_type":${jsonString(row.event_type)},"ip_address":${jsonString(row.ip_address)}` +
+    `,"occurred_at":${jsonUnique(row.occurred_at.toISOString())},"outcome":${jsonString(row.outcome)},"pii":${jsonUnique(row.pii ? row.pii.toString('base64') : null)}` +
+    `,"reason":${jsonString(row.reason)},"resource":${jsonString(row.resource)},"service":${jsonString(row.service)},"tenant":${jsonString(row.tenant)}` +
+    `,"timestamp":${jsonString(iso(row.timestamp))},"trace_id":${jsonUnique(row.trace_id)},"user_id":${jsonString(row.user_id)},"v":${HASH_FORMAT_VERSION}}`
   );
 }
 

@@ -14,15 +14,22 @@ export interface ChainTransaction {
    * `audit_log.id` its row gets.
    */
   claimEventIds(ids: string[], timestamp: Date): Promise<Map<string, string>>;
-  /** Wrapped subject keys of existing subjects, keyed `tenant \u0000 user_id`. */
-  loadSubjectKeys(subjects: Array<{ tenant: string; user_id: string }>): Promise<Map<string, Buffer>>;
-  /** Insert new wrapped keys unless present; resolves to the subjects actually inserted (same key form). */
-  insertSubjectKeys(keys: Array<{ tenant: string; user_id: string; key: Buffer }>): Promise<Set<string>>;
   insertRows(rows: StoredAuditRow[]): Promise<void>;
   saveHead(head: ChainHead): Promise<void>;
 }
 
-export interface AuditLogWriter {
+/**
+ * The wrapped per-subject keys (ADR 0401), outside any chain transaction: a key is created once per subject and only
+ * ever deleted (erasure), so a chunk can be protected before its chain is locked (ADR 0409).
+ */
+export interface SubjectKeyStore {
+  /** Wrapped subject keys of existing subjects, keyed `tenant \u0000 user_id`. */
+  loadSubjectKeys(subjects: Array<{ tenant: string; user_id: string }>): Promise<Map<string, Buffer>>;
+  /** Insert new wrapped keys unless present; resolves to the subjects actually inserted (same key form). */
+  insertSubjectKeys(keys: Array<{ tenant: string; user_id: string; key: Buffer }>): Promise<Set<string>>;
+}
+
+export interface AuditLogWriter extends SubjectKeyStore {
   /** Run `work` in one transaction: all of it commits or none of it does. */
   inChainTransaction<T>(chain: number, work: (tx: ChainTransaction) => Promise<T>): Promise<T>;
 }

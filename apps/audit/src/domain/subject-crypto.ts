@@ -1,4 +1,5 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, randomFillSync } from 'node:crypto';
+import { jsonString } from './json-text.js';
 
 /**
  * Crypto-shredding primitives (ADR 0401): per-subject AES-256 data keys wrapped under the KEK,
@@ -90,11 +91,9 @@ export function encryptPii(subjectKey: Buffer, eventId: string, fields: Personal
   return seal(subjectKey, Buffer.from(personalFieldsJson(fields), 'utf8'), Buffer.from(eventId, 'utf8'));
 }
 
-const str = (v: string | null): string => (v === null ? 'null' : JSON.stringify(v));
-
 /** RFC 8785 JSON of the three personal fields (fixed keys, in JCS order); the spec checks it against `canonicalize`. */
 export function personalFieldsJson(f: PersonalFields): string {
-  return `{"ip_address":${str(f.ip_address)},"user_agent":${str(f.user_agent)},"user_id":${str(f.user_id)}}`;
+  return `{"ip_address":${jsonString(f.ip_address)},"user_agent":${jsonString(f.user_agent)},"user_id":${jsonString(f.user_id)}}`;
 }
 
 export function decryptPii(subjectKey: Buffer, eventId: string, blob: Buffer): PersonalFields {

@@ -1,8 +1,8 @@
 import type { ConnectionOptions } from 'node:tls';
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type Producer, type LogEntry } from 'kafkajs';
-import { Topics, type SecurityEvent } from '@soma/contracts';
+import { Topics } from '@soma/contracts';
 import { Counter, Histogram, type Logger, type Registry } from '@soma/observability';
-import { appendToChain, classifyMessages, type IncomingMessage, type Rejected } from '../domain/audit-ingest.js';
+import { appendProtected, appendToChain, classifyMessages, protectChunk, type IncomingMessage, type ProtectedChunk, type Rejected } from '../domain/audit-ingest.js';
 import type { AuditLogWriter } from '../domain/ports.js';
 import type { StoredAuditRow } from '../domain/audit-record.js';
 import { splitByBytes } from '@soma/events';
@@ -35,15 +35,27 @@ function isDataError(e: unknown): boolean {
   return typeof code === 'string' && /^(22|23|54)/.test(code);
 }
 
-/** Batches a partition may hold, being stored or queued, before it holds the fetch loop. */
-const LANE_DEPTH = 2;
+/** Chunks a partition may hold, being protected, stored or queued, before it holds the fetch loop. */
+const LANE_DEPTH = 4;
 
-/** One partition's batches, stored in offset order; `epoch` moves on to drop what is queued. */
+/** One partition's chunks, protected and stored in offset order; `epoch` moves on to drop what is queued. */
 interface Lane {
+  /** The last chunk's protection (stage 1). */
+  protecting: Promise<void>;
+  /** The last chunk's storage and offset commit (stage 2). */
   tail: Promise<void>;
-  queued: number;
+  /** Each chunk not yet stored (or dropped), oldest first. */
+  queued: Array<Promise<void>>;
   epoch: number;
   commits: Promise<void>;
+}
+
+/** A chunk after stage 1: its rejects for the DLQ, and its valid events protected (null when there are none). */
+interface PreparedChunk {
+  chunk: IncomingMessage[];
+  rejected: Rejected[];
+  sources: Map<string, IncomingMessage>;
+  protectedChunk: ProtectedChunk | null;
 }
 
 /**
@@ -158,10 +170,10 @@ export class KafkaAuditIngest {
   /**
    * kafkajs fetches the next batch only once every batch of the previous fetch was handled. Waiting here until a
    * batch is stored would leave the fetch (and its decode) and the other partitions' stragglers idle in turn, so a
-   * batch is only queued on its partition's lane: the fetch position moves on at once, while the group's committed
-   * offset still moves only after each chunk's PostgreSQL commit (`storeBatch`). A lane holding more than
-   * `LANE_DEPTH` batches holds the fetch loop here, heartbeating, until it drains (ADR 0409). (Pausing the partition
-   * instead would make kafkajs sleep its whole fetch wait once every partition is paused.)
+   * batch is only queued, chunk by chunk, on its partition's lane: the fetch position moves on at once, while the
+   * group's committed offset still moves only after each chunk's PostgreSQL commit (`storeChunk`). A lane holding more
+   * than `LANE_DEPTH` chunks holds the fetch loop here, heartbeating, until it drains (ADR 0409). (Pausing the
+   * partition instead would make kafkajs sleep its whole fetch wait once every partition is paused.)
    */
   private async handleBatch({ batch, resolveOffset, heartbeat }: EachBatchPayload): Promise<void> {
     const last = batch.messages[batch.messages.length - 1];
@@ -169,86 +181,102 @@ export class KafkaAuditIngest {
     const lane = this.laneOf(batch.partition);
     const epoch = lane.epoch;
     resolveOffset(last.offset);
-    lane.queued += 1;
-    lane.tail = lane.tail
-      .then(() => this.storeBatch(batch, lane, epoch))
-      .catch((e: unknown) => this.o.logger.error({ partition: batch.partition, reason: (e as Error).message }, 'audit lane failed a batch; it is fetched again after the next rejoin'))
-      .finally(() => {
-        lane.queued -= 1;
-      });
-    while (lane.queued > LANE_DEPTH && epoch === lane.epoch && !this.stopping) {
-      await Promise.race([lane.tail, new Promise((r) => setTimeout(r, this.heartbeatMs))]);
+    for (let i = 0; i < batch.messages.length; i += this.o.chunkSize) {
+      // kafkajs' messages are IncomingMessages already (offset, key, value): no copy per event.
+      const chunk: IncomingMessage[] = batch.messages.slice(i, i + this.o.chunkSize);
+      // Two stages, each in offset order: a chunk is protected (no chain lock needed) while the one before it is in
+      // its chain transaction, then stored.
+      const prepared = lane.protecting.then(() => this.protect(batch.partition, chunk, lane, epoch));
+      lane.protecting = prepared.then(() => undefined);
+      const stored: Promise<void> = lane.tail
+        .then(() => prepared)
+        .then((p) => (p ? this.storeChunk(batch.topic, batch.partition, p, lane, epoch) : undefined))
+        .catch((e: unknown) => this.o.logger.error({ partition: batch.partition, reason: (e as Error).message }, 'audit lane failed a chunk; it is fetched again after the next rejoin'))
+        .finally(() => {
+          lane.queued.splice(lane.queued.indexOf(stored), 1);
+        });
+      lane.tail = stored;
+      lane.queued.push(stored);
+    }
+    while (lane.queued.length > LANE_DEPTH && epoch === lane.epoch && !this.stopping) {
+      // Until the oldest chunk is stored (or a heartbeat is due).
+      await Promise.race([lane.queued[0], new Promise((r) => setTimeout(r, this.heartbeatMs))]);
       await heartbeat(); // a rebalance throws here: kafkajs rejoins, and the join drops the lanes
     }
   }
 
   private laneOf(partition: number): Lane {
     let lane = this.lanes.get(partition);
-    if (!lane) this.lanes.set(partition, (lane = { tail: Promise.resolve(), queued: 0, epoch: 0, commits: Promise.resolve() }));
+    if (!lane) this.lanes.set(partition, (lane = { protecting: Promise.resolve(), tail: Promise.resolve(), queued: [], epoch: 0, commits: Promise.resolve() }));
     return lane;
   }
 
-  /** Drop every queued batch (a rejoin or a stop): the chunk being stored finishes; kafkajs fetches the rest again. */
+  /** Drop every queued chunk (a rejoin or a stop): the chunk being stored finishes; kafkajs fetches the rest again. */
   private dropLanes(): void {
     for (const lane of this.lanes.values()) lane.epoch += 1;
   }
 
-  private async storeBatch(batch: EachBatchPayload['batch'], lane: Lane, epoch: number): Promise<void> {
-    const chunkSize = this.o.chunkSize;
-    for (let i = 0; i < batch.messages.length; i += chunkSize) {
-      // Stop between chunks when the lane was dropped: what is committed stays, the rest is fetched again.
-      if (epoch !== lane.epoch) return;
-      const chunk = batch.messages.slice(i, i + chunkSize);
-      const started = process.hrtime.bigint();
-      const stored = await this.storeChunk(batch.partition, chunk, lane, epoch);
-      if (stored === undefined) return;
-      const offsets = [{ topic: batch.topic, partition: batch.partition, offset: (BigInt(chunk[chunk.length - 1]!.offset) + 1n).toString() }];
-      // Offsets move only now: the rows are committed in PostgreSQL and the rejects are on the DLQ. Commits are
-      // chained per partition (in order) and overlap the next chunk; one that fails is covered by the next.
-      const consumer = this.consumer!;
-      lane.commits = lane.commits
-        .then(() => consumer.commitOffsets(offsets))
-        .catch((e: unknown) => this.o.logger.warn({ partition: batch.partition, reason: (e as Error).message }, 'offset commit failed; the chunk is redelivered unless a later commit lands'));
-      this.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      if (stored.length) this.o.onCommitted(batch.partition, stored);
-    }
-  }
-
-  /**
-   * Classify and store one chunk, retrying with backoff while PostgreSQL or the DLQ is unavailable (the chunk stays in
-   * memory, in order); resolves to the rows stored, or undefined when the lane was dropped meanwhile.
-   */
-  private async storeChunk(partition: number, chunk: IncomingMessage[], lane: Lane, epoch: number): Promise<StoredAuditRow[] | undefined> {
+  /** Retry `work` with backoff (300 ms doubling to 5 s) until it succeeds; undefined once the lane is dropped or the instance stops. */
+  private async untilDone<T>(partition: number, lane: Lane, epoch: number, what: string, work: () => Promise<T>): Promise<T | undefined> {
     let backoffMs = 300;
     for (;;) {
+      if (this.stopping || epoch !== lane.epoch) return undefined;
       try {
-        // kafkajs' messages are IncomingMessages already (offset, key, value): no copy per event.
-        const { valid, rejected, sources } = classifyMessages(chunk);
-        const stored = valid.length ? await this.persist(partition, valid, sources, rejected) : [];
-        if (rejected.length) await this.sendToDlq(partition, rejected);
-        return stored;
+        return await work();
       } catch (e) {
         if (this.stopping || epoch !== lane.epoch) return undefined;
-        this.o.logger.warn({ partition, reason: (e as Error).message, retry_in_ms: backoffMs }, 'audit chunk not stored; retrying');
+        this.o.logger.warn({ partition, reason: (e as Error).message, retry_in_ms: backoffMs }, `audit chunk not ${what}; retrying`);
         await new Promise((r) => setTimeout(r, backoffMs));
         backoffMs = Math.min(backoffMs * 2, 5000);
-        if (this.stopping || epoch !== lane.epoch) return undefined;
       }
     }
   }
 
+  /** Stage 1: classify the chunk and protect its valid events (subject keys may need PostgreSQL: retried). */
+  private protect(partition: number, chunk: IncomingMessage[], lane: Lane, epoch: number): Promise<PreparedChunk | undefined> {
+    return this.untilDone(partition, lane, epoch, 'protected', async () => {
+      const { valid, rejected, sources } = classifyMessages(chunk);
+      const protectedChunk = valid.length ? await protectChunk(this.o.writer, this.o.kek, valid) : null;
+      return { chunk, rejected, sources, protectedChunk };
+    });
+  }
+
+  /**
+   * Stage 2: store a protected chunk, dead-letter its rejects, then commit its offset; retried with backoff while
+   * PostgreSQL or the DLQ is unavailable (the chunk stays in memory, in order).
+   */
+  private async storeChunk(topic: string, partition: number, p: PreparedChunk, lane: Lane, epoch: number): Promise<void> {
+    const started = process.hrtime.bigint();
+    const stored = await this.untilDone(partition, lane, epoch, 'stored', async () => {
+      const rejected = [...p.rejected]; // a retry starts from the classification again, not from the last attempt's rejects
+      const rows = p.protectedChunk ? await this.persist(partition, p.protectedChunk, p.sources, rejected) : [];
+      if (rejected.length) await this.sendToDlq(partition, rejected);
+      return rows;
+    });
+    if (stored === undefined) return;
+    const offsets = [{ topic, partition, offset: (BigInt(p.chunk[p.chunk.length - 1]!.offset) + 1n).toString() }];
+    // Offsets move only now: the rows are committed in PostgreSQL and the rejects are on the DLQ. Commits are
+    // chained per partition (in order) and overlap the next chunk; one that fails is covered by the next.
+    const consumer = this.consumer!;
+    lane.commits = lane.commits
+      .then(() => consumer.commitOffsets(offsets))
+      .catch((e: unknown) => this.o.logger.warn({ partition, reason: (e as Error).message }, 'offset commit failed; the chunk is redelivered unless a later commit lands'));
+    this.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    if (stored.length) this.o.onCommitted(partition, stored);
+  }
+
   /** Store the valid events of a chunk; resolves to the rows stored, in chain order. */
-  private async persist(chain: number, valid: SecurityEvent[], original: Map<string, IncomingMessage>, rejected: Rejected[]): Promise<StoredAuditRow[]> {
+  private async persist(chain: number, chunk: ProtectedChunk, original: Map<string, IncomingMessage>, rejected: Rejected[]): Promise<StoredAuditRow[]> {
     try {
-      const r = await appendToChain(this.o.writer, this.o.kek, chain, valid);
+      const r = await appendProtected(this.o.writer, chain, chunk);
       this.ingested.inc(r.inserted);
       this.duplicates.inc(r.duplicates);
       return r.rows;
     } catch (e) {
-      if (!isDataError(e)) throw e; // server or connection trouble: the whole batch is retried
+      if (!isDataError(e)) throw e; // server or connection trouble: the whole chunk is retried
       // One event's data is refused by the database: store the others one by one, dead-letter the culprit.
       const stored: StoredAuditRow[] = [];
-      for (const event of valid) {
+      for (const event of chunk.events) {
         try {
           const r = await appendToChain(this.o.writer, this.o.kek, chain, [event]);
           this.ingested.inc(r.inserted);

@@ -2,10 +2,10 @@ import canonicalize from 'canonicalize';
 import { SECURITY_EVENT_SCHEMA } from '@soma/contracts';
 import type { StoredAuditRow } from '../domain/audit-record.js';
 import { parseIpNetwork } from '../domain/ip-network.js';
+import { jsonString, jsonUnique } from '../domain/json-text.js';
 
 export const SIEM_RECORD_SCHEMA = 'soma.audit.record/v1';
 
-const str = (v: string | null): string => (v === null ? 'null' : JSON.stringify(v));
 
 /**
  * What a SIEM reads on security.audit (docs/events.md): the stored event in the contract envelope plus its
@@ -23,15 +23,15 @@ export function siemRecordJson(row: StoredAuditRow): string {
   let prefix = 'null';
   if (ip !== null) {
     const slash = ip.indexOf('/');
-    address = str(slash < 0 ? ip : ip.slice(0, slash));
+    address = jsonString(slash < 0 ? ip : ip.slice(0, slash));
     prefix = String(slash < 0 ? parseIpNetwork(ip).prefix : Number(ip.slice(slash + 1)));
   }
   return (
-    `{"schema":"${SIEM_RECORD_SCHEMA}","event":{"schema":"${SECURITY_EVENT_SCHEMA}","id":${str(row.event_id)},"type":${str(row.event_type)}` +
-    `,"occurred_at":"${row.occurred_at.toISOString()}","service":${str(row.service)},"tenant":${str(row.tenant)}` +
-    `,"actor":{"user_id":${str(row.user_id)},"ip_address":${address},"user_agent":null},"action":${str(row.action)}` +
-    `,"resource":${str(row.resource)},"outcome":${str(row.outcome)},"reason":${str(row.reason)},"details":${details},"trace_id":${str(row.trace_id)}}` +
-    `,"audit":{"id":${str(row.id)},"recorded_at":"${row.timestamp.toISOString()}","chain_partition":${row.chain_partition},"chain_seq":${row.chain_seq}` +
+    `{"schema":"${SIEM_RECORD_SCHEMA}","event":{"schema":"${SECURITY_EVENT_SCHEMA}","id":${jsonUnique(row.event_id)},"type":${jsonString(row.event_type)}` +
+    `,"occurred_at":"${row.occurred_at.toISOString()}","service":${jsonString(row.service)},"tenant":${jsonString(row.tenant)}` +
+    `,"actor":{"user_id":${jsonString(row.user_id)},"ip_address":${address},"user_agent":null},"action":${jsonString(row.action)}` +
+    `,"resource":${jsonString(row.resource)},"outcome":${jsonString(row.outcome)},"reason":${jsonString(row.reason)},"details":${details},"trace_id":${jsonUnique(row.trace_id)}}` +
+    `,"audit":{"id":${jsonUnique(row.id)},"recorded_at":"${row.timestamp.toISOString()}","chain_partition":${row.chain_partition},"chain_seq":${row.chain_seq}` +
     `,"prev_hash":"${row.prev_hash.toString('hex')}","hash":"${row.hash.toString('hex')}","ip_prefix_length":${prefix},"user_pseudonymous":${row.user_id !== null}}}`
   );
 }
