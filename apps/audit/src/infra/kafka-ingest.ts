@@ -36,7 +36,7 @@ function isDataError(e: unknown): boolean {
 }
 
 /** Chunks a partition may hold, being protected, stored or queued, before it holds the fetch loop. */
-const LANE_DEPTH = 4;
+const LANE_DEPTH = 2;
 
 /** One partition's chunks, protected and stored in offset order; `epoch` moves on to drop what is queued. */
 interface Lane {
