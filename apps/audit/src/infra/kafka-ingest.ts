@@ -200,7 +200,9 @@ export class KafkaAuditIngest {
     }
     while (lane.queued.length > LANE_DEPTH && epoch === lane.epoch && !this.stopping) {
       // Until the oldest chunk is stored (or a heartbeat is due).
-      await Promise.race([lane.queued[0], new Promise((r) => setTimeout(r, this.heartbeatMs))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([lane.queued[0], new Promise((r) => (timer = setTimeout(r, this.heartbeatMs)))]);
+      clearTimeout(timer); // a stop must not wait for it
       await heartbeat(); // a rebalance throws here: kafkajs rejoins, and the join drops the lanes
     }
   }
