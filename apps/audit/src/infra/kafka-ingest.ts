@@ -24,7 +24,7 @@ export interface KafkaIngestOptions {
   /**
    * Messages per PostgreSQL transaction and offset commit. A fetched batch can hold tens of thousands
    * of small events; bounded chunks keep transactions short, and a dropped lane (a rejoin, a stop) stops between
-   * them, so a big backlog never outlives the session timeout.
+   * them.
    */
   chunkSize: number;
 }
@@ -59,9 +59,9 @@ interface PreparedChunk {
 }
 
 /**
- * The consumer group on security.events. Per fetched batch (one partition): invalid events go to the
- * DLQ first, valid ones are persisted in one PostgreSQL transaction, and only then is the offset
- * committed — a crash anywhere replays the batch and the event-id dedupe makes the replay a no-op.
+ * The consumer group on security.events. Per chunk of a fetched batch (one partition, on its lane): valid events are
+ * persisted in one PostgreSQL transaction, invalid ones go to the DLQ, and only then is the offset committed — a
+ * crash anywhere replays the chunk and the event-id dedupe makes the replay a no-op.
  */
 export class KafkaAuditIngest {
   private readonly kafka: Kafka;
@@ -191,7 +191,15 @@ export class KafkaAuditIngest {
       const stored: Promise<void> = lane.tail
         .then(() => prepared)
         .then((p) => (p ? this.storeChunk(batch.topic, batch.partition, p, lane, epoch) : undefined))
-        .catch((e: unknown) => this.o.logger.error({ partition: batch.partition, reason: (e as Error).message }, 'audit lane failed a chunk; it is fetched again after the next rejoin'))
+        .catch((e: unknown) => {
+          // Server trouble is retried inside each stage, so this is a defect. The chunks behind this one must not
+          // commit offsets past it: the lane is dropped and the consumer rebuilt, which fetches from the committed offset.
+          this.o.logger.error({ partition: batch.partition, reason: (e as Error).message }, 'audit lane failed a chunk; rebuilding the consumer');
+          if (epoch === lane.epoch) {
+            lane.epoch += 1;
+            this.scheduleRestart();
+          }
+        })
         .finally(() => {
           lane.queued.splice(lane.queued.indexOf(stored), 1);
         });
