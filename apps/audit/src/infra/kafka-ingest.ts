@@ -42,9 +42,7 @@ const LANE_DEPTH = 2;
 interface Lane {
   /** The last chunk's protection (stage 1). */
   protecting: Promise<void>;
-  /** The last chunk's storage and offset commit (stage 2). */
-  tail: Promise<void>;
-  /** Each chunk not yet stored (or dropped), oldest first. */
+  /** Each chunk's storage and offset commit (stage 2) not yet done, oldest first: the next chunk is stored after the last. */
   queued: Array<Promise<void>>;
   epoch: number;
   commits: Promise<void>;
@@ -53,6 +51,8 @@ interface Lane {
 /** A chunk after stage 1: its rejects for the DLQ, and its valid events protected (null when there are none). */
 interface PreparedChunk {
   chunk: IncomingMessage[];
+  /** When stage 1 began: `soma_audit_batch_seconds` covers a chunk from there to its offset commit. */
+  started: bigint;
   rejected: Rejected[];
   sources: Map<string, IncomingMessage>;
   protectedChunk: ProtectedChunk | null;
@@ -188,7 +188,7 @@ export class KafkaAuditIngest {
       // its chain transaction, then stored.
       const prepared = lane.protecting.then(() => this.protect(batch.partition, chunk, lane, epoch));
       lane.protecting = prepared.then(() => undefined);
-      const stored: Promise<void> = lane.tail
+      const stored: Promise<void> = (lane.queued[lane.queued.length - 1] ?? Promise.resolve())
         .then(() => prepared)
         .then((p) => (p ? this.storeChunk(batch.topic, batch.partition, p, lane, epoch) : undefined))
         .catch((e: unknown) => {
@@ -203,7 +203,6 @@ export class KafkaAuditIngest {
         .finally(() => {
           lane.queued.splice(lane.queued.indexOf(stored), 1);
         });
-      lane.tail = stored;
       lane.queued.push(stored);
     }
     while (lane.queued.length > LANE_DEPTH && epoch === lane.epoch && !this.stopping) {
@@ -217,7 +216,7 @@ export class KafkaAuditIngest {
 
   private laneOf(partition: number): Lane {
     let lane = this.lanes.get(partition);
-    if (!lane) this.lanes.set(partition, (lane = { protecting: Promise.resolve(), tail: Promise.resolve(), queued: [], epoch: 0, commits: Promise.resolve() }));
+    if (!lane) this.lanes.set(partition, (lane = { protecting: Promise.resolve(), queued: [], epoch: 0, commits: Promise.resolve() }));
     return lane;
   }
 
@@ -244,10 +243,11 @@ export class KafkaAuditIngest {
 
   /** Stage 1: classify the chunk and protect its valid events (subject keys may need PostgreSQL: retried). */
   private protect(partition: number, chunk: IncomingMessage[], lane: Lane, epoch: number): Promise<PreparedChunk | undefined> {
+    const started = process.hrtime.bigint();
     return this.untilDone(partition, lane, epoch, 'protected', async () => {
       const { valid, rejected, sources } = classifyMessages(chunk);
       const protectedChunk = valid.length ? await protectChunk(this.o.writer, this.o.kek, valid) : null;
-      return { chunk, rejected, sources, protectedChunk };
+      return { chunk, started, rejected, sources, protectedChunk };
     });
   }
 
@@ -256,7 +256,6 @@ export class KafkaAuditIngest {
    * PostgreSQL or the DLQ is unavailable (the chunk stays in memory, in order).
    */
   private async storeChunk(topic: string, partition: number, p: PreparedChunk, lane: Lane, epoch: number): Promise<void> {
-    const started = process.hrtime.bigint();
     const stored = await this.untilDone(partition, lane, epoch, 'stored', async () => {
       const rejected = [...p.rejected]; // a retry starts from the classification again, not from the last attempt's rejects
       const rows = p.protectedChunk ? await this.persist(partition, p.protectedChunk, p.sources, rejected) : [];
@@ -271,7 +270,7 @@ export class KafkaAuditIngest {
     lane.commits = lane.commits
       .then(() => consumer.commitOffsets(offsets))
       .catch((e: unknown) => this.o.logger.warn({ partition, reason: (e as Error).message }, 'offset commit failed; the chunk is redelivered unless a later commit lands'));
-    this.batchSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    this.batchSeconds.observe(Number(process.hrtime.bigint() - p.started) / 1e9);
     if (stored.length) this.o.onCommitted(partition, stored);
   }
 
@@ -325,7 +324,7 @@ export class KafkaAuditIngest {
     // The chunk being stored finishes and its offset commit lands; what is only queued is fetched again by whoever
     // owns the partition next.
     this.dropLanes();
-    await Promise.all([...this.lanes.values()].map((lane) => lane.tail.then(() => lane.commits)));
+    await Promise.all([...this.lanes.values()].map((lane) => Promise.all(lane.queued).then(() => lane.commits)));
     await this.consumer?.disconnect().catch(() => undefined);
     await this.dlq?.disconnect().catch(() => undefined);
   }
