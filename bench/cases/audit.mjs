@@ -108,7 +108,10 @@ async function ingestRun(ctx, n, mode) {
     const svc = await startService(
       'audit',
       { ...common, AUDIT_GRPC_PORT: String(await freePort()), AUDIT_HTTP_PORT: String(ingestHttpPort), ...(split ? { AUDIT_SIEM_STREAM_ENABLED: 'false' } : {}) },
-      { nodeArgs: ctx.nodeArgs('audit', mode === 'one' ? '' : mode) },
+      // Not pinned to the service core: no load generator runs during the window (the events were produced before the
+      // start), and the instance's chunk workers (ADR 0410) use both cores as they would in production; COPY's
+      // backend floats over both cores too.
+      { pin: false, nodeArgs: ctx.nodeArgs('audit', mode === 'one' ? '' : mode) },
     );
     services.push(svc);
     // Progress from the chain heads (three rows, updated in each ingest transaction): a count(*) over audit_log five

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { IsBoolean, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import { EnvBoolean, Secret } from '@soma/config';
 import { PostgresConfig } from '@soma/postgres';
@@ -34,6 +35,13 @@ export class AuditConfig extends PostgresConfig {
   /** Events per PostgreSQL transaction and offset commit (ADR 0406): larger amortises the commit, smaller heartbeats sooner. */
   @IsInt() @Min(1) @Max(20_000)
   AUDIT_INGEST_CHUNK_SIZE: number = 5000;
+
+  /**
+   * Threads that protect, chain and store the chunks (ADR 0410); the ingest thread keeps Kafka, the DLQ and the
+   * offsets. Partitions are spread over them, so more than the partitions this instance owns is of no use.
+   */
+  @IsInt() @Min(1) @Max(32)
+  AUDIT_INGEST_WORKERS: number = Math.min(4, availableParallelism());
 
   /** Apply pending migrations at start-up (the same runner as `npx soma db migrate`). */
   @IsBoolean() @EnvBoolean()

@@ -1,6 +1,6 @@
 import { type DynamicModule, Inject, Injectable, Module, type OnApplicationBootstrap, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { Kafka, logLevel } from 'kafkajs';
-import { createPgPool, runMigrations, type Pool } from '@soma/postgres';
+import { createPgPool, postgresSettingsOf, runMigrations, type Pool } from '@soma/postgres';
 import { grpcClientCredentials, SomaRuntimeModule, type ServiceDependencies } from '@soma/service-runtime';
 import type { Logger } from '@soma/observability';
 import { kafkaSslOf } from '@soma/config';
@@ -11,6 +11,7 @@ import { ed25519Signer } from './domain/checkpoint.js';
 import { deriveKek } from './domain/subject-crypto.js';
 import { Checkpointer } from './infra/checkpointer.js';
 import { auditAuthenticator, type AuditAuthenticator } from './infra/export-auth.js';
+import { ChunkWorkers } from './infra/ingest-workers/chunk-workers.js';
 import { KafkaAuditIngest } from './infra/kafka-ingest.js';
 import { PgAuditStore } from './infra/pg-audit-store.js';
 import { SiemStream } from './infra/siem-stream.js';
@@ -107,6 +108,12 @@ export class AuditModule {
     const ssl = kafkaSslOf(config);
     const kafka = new Kafka({ clientId: `soma-audit-siem-${runtime.instanceId}`, brokers: config.KAFKA_BROKERS, ...(ssl ? { ssl } : {}), logLevel: logLevel.NOTHING, retry: { retries: 3 } });
     const siem = config.AUDIT_SIEM_STREAM_ENABLED ? new SiemStream(kafka, pool, store, logger, runtime.metrics, config.AUDIT_SIEM_DRAIN_INTERVAL_MS) : undefined;
+    const workers = new ChunkWorkers({
+      count: config.AUDIT_INGEST_WORKERS,
+      // Only what a worker needs to reach PostgreSQL (plain values: they are cloned into the thread).
+      data: { postgres: postgresSettingsOf(config), applicationName: `soma-audit-${runtime.instanceId}-ingest`, kek },
+      logger,
+    });
     const ingest = !config.AUDIT_INGEST_ENABLED ? undefined : new KafkaAuditIngest({
       brokers: config.KAFKA_BROKERS,
       ssl,
@@ -117,9 +124,10 @@ export class AuditModule {
       chunkSize: config.AUDIT_INGEST_CHUNK_SIZE,
       logger,
       metrics: runtime.metrics,
-      writer: store,
-      kek,
+      workers,
       onCommitted: (chain, rows) => siem?.notify(chain, rows),
+      // Rows cross from the workers only for this instance's own SIEM stream (it reads PostgreSQL otherwise).
+      wantRows: siem !== undefined,
     });
     const checkpointer = new Checkpointer(store, signer, logger, config.AUDIT_CHECKPOINT_INTERVAL_MS);
     const auth = auditAuthenticator({ authAddress: config.AUTH_GRPC_ADDRESS, deadlineMs: config.AUTH_DEADLINE_MS, apiKey: config.AUDIT_EXPORT_API_KEY, credentials: grpcClientCredentials(config) });

@@ -1,4 +1,4 @@
-export { PostgresConfig } from './postgres-config.js';
+export { PostgresConfig, postgresSettingsOf } from './postgres-config.js';
 export type { PostgresSettings, PostgresSslMode } from './postgres-config.js';
 export { createPgPool, poolConfigOf, sslOf, withTransaction } from './pool.js';
 export type { Pool, PoolClient, CreatePoolOptions } from './pool.js';

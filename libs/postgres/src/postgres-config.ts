@@ -64,3 +64,18 @@ export type PostgresSettings = Pick<
   | 'POSTGRES_URL' | 'POSTGRES_HOST' | 'POSTGRES_PORT' | 'POSTGRES_USER' | 'POSTGRES_DB' | 'POSTGRES_PASSWORD'
   | 'POSTGRES_SSLMODE' | 'POSTGRES_SSL_CA_FILE' | 'POSTGRES_SSLCERT' | 'POSTGRES_SSLKEY' | 'POSTGRES_POOL_MAX' | 'POSTGRES_STATEMENT_TIMEOUT_MS' | 'POSTGRES_CONNECT_TIMEOUT_MS'
 >;
+
+const SETTING_NAMES = [
+  'POSTGRES_URL', 'POSTGRES_HOST', 'POSTGRES_PORT', 'POSTGRES_USER', 'POSTGRES_DB', 'POSTGRES_PASSWORD', 'POSTGRES_SSLMODE', 'POSTGRES_SSL_CA_FILE',
+  'POSTGRES_SSLCERT', 'POSTGRES_SSLKEY', 'POSTGRES_POOL_MAX', 'POSTGRES_STATEMENT_TIMEOUT_MS', 'POSTGRES_CONNECT_TIMEOUT_MS',
+] as const satisfies ReadonlyArray<keyof PostgresSettings>;
+
+/**
+ * Just the pool's settings of a validated config, as a plain object: what a worker thread needs to open its own
+ * pool (a structured clone of the whole config would carry every other secret into it).
+ */
+export function postgresSettingsOf(config: Partial<PostgresSettings>): Partial<PostgresSettings> {
+  const settings: Partial<Record<keyof PostgresSettings, unknown>> = {};
+  for (const name of SETTING_NAMES) if (config[name] !== undefined) settings[name] = config[name];
+  return settings as Partial<PostgresSettings>;
+}

@@ -2,10 +2,10 @@ import type { ConnectionOptions } from 'node:tls';
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type Producer, type LogEntry } from 'kafkajs';
 import { Topics } from '@soma/contracts';
 import { Counter, Histogram, type Logger, type Registry } from '@soma/observability';
-import { appendProtected, appendToChain, classifyMessages, protectChunk, type IncomingMessage, type ProtectedChunk, type Rejected } from '../domain/audit-ingest.js';
-import type { AuditLogWriter } from '../domain/ports.js';
+import type { IncomingMessage, Rejected } from '../domain/audit-ingest.js';
 import type { StoredAuditRow } from '../domain/audit-record.js';
 import { splitByBytes } from '@soma/events';
+import { ChunkWorkerLostError, type ChunkWorkers } from './ingest-workers/chunk-workers.js';
 
 export interface KafkaIngestOptions {
   brokers: string[];
@@ -17,10 +17,14 @@ export interface KafkaIngestOptions {
   maxBytesPerPartition: number;
   logger: Logger;
   metrics: Registry;
-  writer: AuditLogWriter;
-  kek: Buffer;
-  /** Called after a batch of `chain` committed to PostgreSQL, with its rows in chain order (the SIEM stream drains it). */
-  onCommitted: (chain: number, rows: StoredAuditRow[]) => void;
+  /** Where each chunk is protected and stored (ADR 0410); started and closed with the consumer. */
+  workers: ChunkWorkers;
+  /**
+   * Called after a chunk of `chain` committed to PostgreSQL (the SIEM stream drains it), with its rows in chain order
+   * when `wantRows` (they cross from the worker only then).
+   */
+  onCommitted: (chain: number, rows: StoredAuditRow[] | undefined) => void;
+  wantRows: boolean;
   /**
    * Messages per PostgreSQL transaction and offset commit. A fetched batch can hold tens of thousands
    * of small events; bounded chunks keep transactions short, and a dropped lane (a rejoin, a stop) stops between
@@ -29,17 +33,13 @@ export interface KafkaIngestOptions {
   chunkSize: number;
 }
 
-/** PostgreSQL errors caused by one row's data (class 22 data exception, 23 integrity, 54 limits), not by the server. */
-function isDataError(e: unknown): boolean {
-  const code = (e as { code?: unknown }).code;
-  return typeof code === 'string' && /^(22|23|54)/.test(code);
-}
-
 /** Chunks a partition may hold, being protected, stored or queued, before it holds the fetch loop. */
 const LANE_DEPTH = 2;
 
 /** One partition's chunks, protected and stored in offset order; `epoch` moves on to drop what is queued. */
 interface Lane {
+  /** The chunk worker that protects and stores this lane's chunks (and holds them in between). */
+  worker: number;
   /** The last chunk's protection (stage 1). */
   protecting: Promise<void>;
   /** Each chunk's storage and offset commit (stage 2) not yet done, oldest first: the next chunk is stored after the last. */
@@ -48,14 +48,13 @@ interface Lane {
   commits: Promise<void>;
 }
 
-/** A chunk after stage 1: its rejects for the DLQ, and its valid events protected (null when there are none). */
+/** A chunk after stage 1: its rejects for the DLQ; its valid events, protected, are held by the lane's worker. */
 interface PreparedChunk {
   chunk: IncomingMessage[];
   /** When stage 1 began: `soma_audit_batch_seconds` covers a chunk from there to its offset commit. */
   started: bigint;
   rejected: Rejected[];
-  sources: Map<string, IncomingMessage>;
-  protectedChunk: ProtectedChunk | null;
+  handle: number;
 }
 
 /**
@@ -106,6 +105,7 @@ export class KafkaAuditIngest {
 
   async start(): Promise<void> {
     this.stopping = false;
+    this.o.workers.start();
     this.dlq = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
     await this.dlq.connect();
     await this.startConsumer();
@@ -187,7 +187,7 @@ export class KafkaAuditIngest {
       // Two stages, each in offset order: a chunk is protected (no chain lock needed) while the one before it is in
       // its chain transaction, then stored.
       const prepared = lane.protecting.then(() => this.protect(batch.partition, chunk, lane, epoch));
-      lane.protecting = prepared.then(() => undefined);
+      lane.protecting = prepared.then(() => undefined, () => undefined); // its failure is handled on the stage-2 chain
       const stored: Promise<void> = (lane.queued[lane.queued.length - 1] ?? Promise.resolve())
         .then(() => prepared)
         .then((p) => (p ? this.storeChunk(batch.topic, batch.partition, p, lane, epoch) : undefined))
@@ -216,7 +216,7 @@ export class KafkaAuditIngest {
 
   private laneOf(partition: number): Lane {
     let lane = this.lanes.get(partition);
-    if (!lane) this.lanes.set(partition, (lane = { protecting: Promise.resolve(), queued: [], epoch: 0, commits: Promise.resolve() }));
+    if (!lane) this.lanes.set(partition, (lane = { worker: this.o.workers.assign(), protecting: Promise.resolve(), queued: [], epoch: 0, commits: Promise.resolve() }));
     return lane;
   }
 
@@ -233,6 +233,7 @@ export class KafkaAuditIngest {
       try {
         return await work();
       } catch (e) {
+        if (e instanceof ChunkWorkerLostError) throw e; // nothing to retry: the lane's catch rebuilds the consumer
         if (this.stopping || epoch !== lane.epoch) return undefined;
         this.o.logger.warn({ partition, reason: (e as Error).message, retry_in_ms: backoffMs }, `audit chunk not ${what}; retrying`);
         await new Promise((r) => setTimeout(r, backoffMs));
@@ -241,28 +242,35 @@ export class KafkaAuditIngest {
     }
   }
 
-  /** Stage 1: classify the chunk and protect its valid events (subject keys may need PostgreSQL: retried). */
+  /** Stage 1 on the lane's worker: classify the chunk and protect its valid events (subject keys may need PostgreSQL: retried). */
   private protect(partition: number, chunk: IncomingMessage[], lane: Lane, epoch: number): Promise<PreparedChunk | undefined> {
     const started = process.hrtime.bigint();
     return this.untilDone(partition, lane, epoch, 'protected', async () => {
-      const { valid, rejected, sources } = classifyMessages(chunk);
-      const protectedChunk = valid.length ? await protectChunk(this.o.writer, this.o.kek, valid) : null;
-      return { chunk, started, rejected, sources, protectedChunk };
+      const { handle, rejected } = await this.o.workers.protect(lane.worker, chunk);
+      return { chunk, started, handle, rejected: rejected.map((r) => ({ message: chunk[r.index]!, reason: r.reason })) };
     });
   }
 
   /**
-   * Stage 2: store a protected chunk, dead-letter its rejects, then commit its offset; retried with backoff while
-   * PostgreSQL or the DLQ is unavailable (the chunk stays in memory, in order).
+   * Stage 2: store a protected chunk (on the lane's worker), dead-letter its rejects, then commit its offset; retried
+   * with backoff while PostgreSQL or the DLQ is unavailable (the chunk stays held, in order).
    */
   private async storeChunk(topic: string, partition: number, p: PreparedChunk, lane: Lane, epoch: number): Promise<void> {
-    const stored = await this.untilDone(partition, lane, epoch, 'stored', async () => {
-      const rejected = [...p.rejected]; // a retry starts from the classification again, not from the last attempt's rejects
-      const rows = p.protectedChunk ? await this.persist(partition, p.protectedChunk, p.sources, rejected) : [];
-      if (rejected.length) await this.sendToDlq(partition, rejected);
-      return rows;
-    });
+    let stored;
+    try {
+      stored = await this.untilDone(partition, lane, epoch, 'stored', async () => {
+        const r = await this.o.workers.store(lane.worker, p.handle, partition, this.o.wantRows);
+        // The database refused these events' data (the others were stored around them): to the DLQ with the rest.
+        const rejected = [...p.rejected, ...r.refused.map((x) => ({ message: p.chunk[x.index]!, reason: x.reason }))];
+        if (rejected.length) await this.sendToDlq(partition, rejected);
+        return r;
+      });
+    } finally {
+      this.o.workers.release(lane.worker, p.handle);
+    }
     if (stored === undefined) return;
+    this.ingested.inc(stored.inserted);
+    this.duplicates.inc(stored.duplicates);
     const offsets = [{ topic, partition, offset: (BigInt(p.chunk[p.chunk.length - 1]!.offset) + 1n).toString() }];
     // Offsets move only now: the rows are committed in PostgreSQL and the rejects are on the DLQ. Commits are
     // chained per partition (in order) and overlap the next chunk; one that fails is covered by the next.
@@ -271,33 +279,7 @@ export class KafkaAuditIngest {
       .then(() => consumer.commitOffsets(offsets))
       .catch((e: unknown) => this.o.logger.warn({ partition, reason: (e as Error).message }, 'offset commit failed; the chunk is redelivered unless a later commit lands'));
     this.batchSeconds.observe(Number(process.hrtime.bigint() - p.started) / 1e9);
-    if (stored.length) this.o.onCommitted(partition, stored);
-  }
-
-  /** Store the valid events of a chunk; resolves to the rows stored, in chain order. */
-  private async persist(chain: number, chunk: ProtectedChunk, original: Map<string, IncomingMessage>, rejected: Rejected[]): Promise<StoredAuditRow[]> {
-    try {
-      const r = await appendProtected(this.o.writer, chain, chunk);
-      this.ingested.inc(r.inserted);
-      this.duplicates.inc(r.duplicates);
-      return r.rows;
-    } catch (e) {
-      if (!isDataError(e)) throw e; // server or connection trouble: the whole chunk is retried
-      // One event's data is refused by the database: store the others one by one, dead-letter the culprit.
-      const stored: StoredAuditRow[] = [];
-      for (const event of chunk.events) {
-        try {
-          const r = await appendToChain(this.o.writer, this.o.kek, chain, [event]);
-          this.ingested.inc(r.inserted);
-          this.duplicates.inc(r.duplicates);
-          stored.push(...r.rows);
-        } catch (inner) {
-          if (!isDataError(inner)) throw inner;
-          rejected.push({ message: original.get(event.id)!, reason: `refused by the database (SQLSTATE ${(inner as { code: string }).code})` });
-        }
-      }
-      return stored;
-    }
+    if (stored.inserted) this.o.onCommitted(partition, stored.rows ?? undefined);
   }
 
   private async sendToDlq(partition: number, rejected: Rejected[]): Promise<void> {
@@ -327,5 +309,6 @@ export class KafkaAuditIngest {
     await Promise.all([...this.lanes.values()].map((lane) => Promise.all(lane.queued).then(() => lane.commits)));
     await this.consumer?.disconnect().catch(() => undefined);
     await this.dlq?.disconnect().catch(() => undefined);
+    await this.o.workers.close();
   }
 }
