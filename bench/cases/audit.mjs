@@ -204,6 +204,7 @@ async function auditIngest(ctx) {
         baselines: { copy, 'split-instances': runs.split, 'one-instance': runs.one },
         notes: [
           `${n} events over 12 tenants (keys) → 3 partitions; rate measured from the first committed row to the last (consumer-group join excluded); COPY of those same rows (all columns but id) into the same partitioned table, same indexes, emptied first, median of 3 (${copy.runs.join(', ')} rows/s); own database ${'`bench_audit_*`'} per run, dropped after`,
+          'the audit instances run unpinned (both cores, ADR 0410): nothing else of the bench runs during the window, and the ingest instance protects and stores on worker threads',
           `ingest instance: median of ${ingestRuns.length} runs (${ingestRuns.map((r) => r.throughput).join(', ')} rows/s)`,
           'measured (ADR 0409): the ingest instance, whose SIEM stream runs on another instance (not on these two cores during the window); beside it, the same with a SIEM-only instance publishing to security.audit on the same two cores (split-instances), and one instance doing both (one-instance, the default of `npm start`)',
           `each deployment against COPY: ingest instance ${toCopy(runs.ingest)}×, split-instances ${toCopy(runs.split)}×, one-instance ${toCopy(runs.one)}× (the ratio column of those two rows is ingest instance / that run)`,
