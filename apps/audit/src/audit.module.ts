@@ -108,12 +108,6 @@ export class AuditModule {
     const ssl = kafkaSslOf(config);
     const kafka = new Kafka({ clientId: `soma-audit-siem-${runtime.instanceId}`, brokers: config.KAFKA_BROKERS, ...(ssl ? { ssl } : {}), logLevel: logLevel.NOTHING, retry: { retries: 3 } });
     const siem = config.AUDIT_SIEM_STREAM_ENABLED ? new SiemStream(kafka, pool, store, logger, runtime.metrics, config.AUDIT_SIEM_DRAIN_INTERVAL_MS) : undefined;
-    const workers = new ChunkWorkers({
-      count: config.AUDIT_INGEST_WORKERS,
-      // Only what a worker needs to reach PostgreSQL (plain values: they are cloned into the thread).
-      data: { postgres: postgresSettingsOf(config), applicationName: `soma-audit-${runtime.instanceId}-ingest`, kek },
-      logger,
-    });
     const ingest = !config.AUDIT_INGEST_ENABLED ? undefined : new KafkaAuditIngest({
       brokers: config.KAFKA_BROKERS,
       ssl,
@@ -124,7 +118,12 @@ export class AuditModule {
       chunkSize: config.AUDIT_INGEST_CHUNK_SIZE,
       logger,
       metrics: runtime.metrics,
-      workers,
+      workers: new ChunkWorkers({
+        count: config.AUDIT_INGEST_WORKERS,
+        // Only what a worker needs to reach PostgreSQL (plain values: they are cloned into the thread).
+        data: { postgres: postgresSettingsOf(config), applicationName: `soma-audit-${runtime.instanceId}-ingest`, kek },
+        logger,
+      }),
       onCommitted: (chain, rows) => siem?.notify(chain, rows),
       // Rows cross from the workers only for this instance's own SIEM stream (it reads PostgreSQL otherwise).
       wantRows: siem !== undefined,

@@ -5,6 +5,7 @@ import { Counter, Histogram, type Logger, type Registry } from '@soma/observabil
 import type { IncomingMessage, Rejected } from '../domain/audit-ingest.js';
 import type { StoredAuditRow } from '../domain/audit-record.js';
 import { splitByBytes } from '@soma/events';
+import type { StoreReply } from './ingest-workers/chunk-protocol.js';
 import { ChunkWorkerLostError, type ChunkWorkers } from './ingest-workers/chunk-workers.js';
 
 export interface KafkaIngestOptions {
@@ -256,7 +257,7 @@ export class KafkaAuditIngest {
    * with backoff while PostgreSQL or the DLQ is unavailable (the chunk stays held, in order).
    */
   private async storeChunk(topic: string, partition: number, p: PreparedChunk, lane: Lane, epoch: number): Promise<void> {
-    let stored;
+    let stored: StoreReply | undefined;
     try {
       stored = await this.untilDone(partition, lane, epoch, 'stored', async () => {
         const r = await this.o.workers.store(lane.worker, p.handle, partition, this.o.wantRows);

@@ -59,7 +59,7 @@ class PgChainTransaction implements ChainTransaction {
     try {
       let text = '';
       for (const id of ids) text += copyTextLine([id, timestamp]);
-      await pipeline(Readable.from([text]), this.client.query(copyFrom(COPY_EVENT_IDS)));
+      await this.copyIn(COPY_EVENT_IDS, text);
     } catch (e) {
       if ((e as { code?: unknown }).code !== UNIQUE_VIOLATION) throw e;
       await this.client.query('ROLLBACK TO SAVEPOINT claim_event_ids');
@@ -96,7 +96,12 @@ class PgChainTransaction implements ChainTransaction {
         r.resource, r.outcome, r.reason, JSON.stringify(r.details), r.trace_id, r.chain_partition, r.chain_seq, r.prev_hash, r.hash,
       ]);
     }
-    await pipeline(Readable.from([text]), this.client.query(copyFrom(COPY_ROWS)));
+    await this.copyIn(COPY_ROWS, text);
+  }
+
+  /** COPY … FROM STDIN of text already in COPY's text format (copy-text.ts). */
+  private async copyIn(sql: string, text: string): Promise<void> {
+    await pipeline(Readable.from([text]), this.client.query(copyFrom(sql)));
   }
 
   async saveHead(head: ChainHead): Promise<void> {

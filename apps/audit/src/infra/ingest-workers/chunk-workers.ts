@@ -23,6 +23,8 @@ const workerOf = (options: WorkerOptions): Worker =>
     ? new Worker(`import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_ENTRY.href)}); })`, { ...options, eval: true })
     : new Worker(WORKER_ENTRY, options);
 
+const RESPAWN_DELAY_MS = 1000;
+
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
@@ -82,7 +84,10 @@ export class ChunkWorkers {
       slot.pending.clear();
       if (current && !this.closing) {
         this.o.logger.error({ worker: index, exit_code: code }, 'audit chunk worker exited; replacing it (the chunks it held are fetched again)');
-        this.spawn(index);
+        // After a pause: a worker that cannot start at all must not be respawned in a tight loop.
+        setTimeout(() => {
+          if (!this.closing && !this.slots[index]) this.spawn(index);
+        }, RESPAWN_DELAY_MS).unref();
       }
     });
   }
