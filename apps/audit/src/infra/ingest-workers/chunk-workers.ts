@@ -44,7 +44,7 @@ export interface ChunkWorkersOptions {
 /**
  * The chunk workers of one ingest instance (ADR 0410) and the requests to them. A lane is bound to one worker
  * (`assign`) for as long as it lives, so its chunks are protected and stored by the thread that holds them. A
- * worker that dies is replaced at once; what it held is reported lost to whoever asks for it.
+ * worker that dies is replaced after a second; what it held is reported lost to whoever asks for it.
  */
 export class ChunkWorkers {
   private slots: Array<Slot | undefined> = [];
