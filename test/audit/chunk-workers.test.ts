@@ -71,6 +71,23 @@ describe('audit chunk workers (worker threads, real PostgreSQL)', () => {
     expect(await db.count('workers-lost')).toBe(0);
   });
 
+  it('a worker that dies reports what was asked of it lost (never a hang, never a crash of the instance), and closes', async () => {
+    // A worker that cannot even open its pool (a certificate without its key) dies as it loads, again after each respawn.
+    const broken = new ChunkWorkers({
+      count: 1,
+      data: { postgres: postgresSettingsOf({ POSTGRES_URL: db.url, POSTGRES_SSLMODE: 'require', POSTGRES_SSLCERT: '/nonexistent/cert.pem' }), applicationName: 'soma-audit-it-broken', kek: Buffer.alloc(32) },
+      logger: createLogger({ service: 'audit-it', level: 'silent' }),
+    });
+    broken.start();
+    try {
+      await expect(broken.protect(broken.assign(), [message(Buffer.from(JSON.stringify(event('workers-dead'))), 0)])).rejects.toBeInstanceOf(ChunkWorkerLostError);
+      await expect(broken.store(0, 1, 8, false)).rejects.toBeInstanceOf(ChunkWorkerLostError);
+    } finally {
+      await broken.close();
+    }
+    expect(await db.count('workers-dead')).toBe(0);
+  });
+
   it('server trouble comes back as an error to retry, with its SQLSTATE', async () => {
     const lane = workers.assign();
     const { handle } = await workers.protect(lane, [message(Buffer.from(JSON.stringify(event('workers-trouble'))), 0)]);
