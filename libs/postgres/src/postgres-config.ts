@@ -58,17 +58,14 @@ export class PostgresConfig extends CommonConfig {
   POSTGRES_MIGRATIONS_DIR: string = 'infra/postgres/migrations';
 }
 
-/** The subset of PostgresConfig the pool factory reads (tests and the CLI can build it by hand). */
-export type PostgresSettings = Pick<
-  PostgresConfig,
-  | 'POSTGRES_URL' | 'POSTGRES_HOST' | 'POSTGRES_PORT' | 'POSTGRES_USER' | 'POSTGRES_DB' | 'POSTGRES_PASSWORD'
-  | 'POSTGRES_SSLMODE' | 'POSTGRES_SSL_CA_FILE' | 'POSTGRES_SSLCERT' | 'POSTGRES_SSLKEY' | 'POSTGRES_POOL_MAX' | 'POSTGRES_STATEMENT_TIMEOUT_MS' | 'POSTGRES_CONNECT_TIMEOUT_MS'
->;
-
+/** The settings the pool factory reads: `PostgresSettings` and `postgresSettingsOf` both come from this one list. */
 const SETTING_NAMES = [
   'POSTGRES_URL', 'POSTGRES_HOST', 'POSTGRES_PORT', 'POSTGRES_USER', 'POSTGRES_DB', 'POSTGRES_PASSWORD', 'POSTGRES_SSLMODE', 'POSTGRES_SSL_CA_FILE',
   'POSTGRES_SSLCERT', 'POSTGRES_SSLKEY', 'POSTGRES_POOL_MAX', 'POSTGRES_STATEMENT_TIMEOUT_MS', 'POSTGRES_CONNECT_TIMEOUT_MS',
-] as const satisfies ReadonlyArray<keyof PostgresSettings>;
+] as const satisfies ReadonlyArray<keyof PostgresConfig>;
+
+/** The subset of PostgresConfig the pool factory reads (tests and the CLI can build it by hand). */
+export type PostgresSettings = Pick<PostgresConfig, (typeof SETTING_NAMES)[number]>;
 
 /**
  * Just the pool's settings of a validated config, as a plain object: what a worker thread needs to open its own

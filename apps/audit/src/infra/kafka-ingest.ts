@@ -5,7 +5,7 @@ import { Counter, Histogram, type Logger, type Registry } from '@soma/observabil
 import type { IncomingMessage, Rejected } from '../domain/audit-ingest.js';
 import type { StoredAuditRow } from '../domain/audit-record.js';
 import { splitByBytes } from '@soma/events';
-import type { StoreReply } from './ingest-workers/chunk-protocol.js';
+import type { IndexedReject, StoreReply } from './ingest-workers/chunk-protocol.js';
 import { ChunkWorkerLostError, type ChunkWorkers } from './ingest-workers/chunk-workers.js';
 
 export interface KafkaIngestOptions {
@@ -33,6 +33,10 @@ export interface KafkaIngestOptions {
    */
   chunkSize: number;
 }
+
+/** A worker's rejects (by index in the chunk) with their original messages, for the DLQ. */
+const rejectsOf = (chunk: readonly IncomingMessage[], indexed: readonly IndexedReject[]): Rejected[] =>
+  indexed.map((r) => ({ message: chunk[r.index]!, reason: r.reason }));
 
 /** Chunks a partition may hold, being protected, stored or queued, before it holds the fetch loop. */
 const LANE_DEPTH = 2;
@@ -248,7 +252,7 @@ export class KafkaAuditIngest {
     const started = process.hrtime.bigint();
     return this.untilDone(partition, lane, epoch, 'protected', async () => {
       const { handle, rejected } = await this.o.workers.protect(lane.worker, chunk);
-      return { chunk, started, handle, rejected: rejected.map((r) => ({ message: chunk[r.index]!, reason: r.reason })) };
+      return { chunk, started, handle, rejected: rejectsOf(chunk, rejected) };
     });
   }
 
@@ -262,7 +266,7 @@ export class KafkaAuditIngest {
       stored = await this.untilDone(partition, lane, epoch, 'stored', async () => {
         const r = await this.o.workers.store(lane.worker, p.handle, partition, this.o.wantRows);
         // The database refused these events' data (the others were stored around them): to the DLQ with the rest.
-        const rejected = [...p.rejected, ...r.refused.map((x) => ({ message: p.chunk[x.index]!, reason: x.reason }))];
+        const rejected = [...p.rejected, ...rejectsOf(p.chunk, r.refused)];
         if (rejected.length) await this.sendToDlq(partition, rejected);
         return r;
       });

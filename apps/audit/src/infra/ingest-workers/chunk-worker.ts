@@ -31,18 +31,24 @@ interface HeldChunk {
   protectedChunk: ProtectedChunk | null;
   /** A valid event's message, and a message's index in the chunk: the DLQ needs the original of one the database refuses. */
   sources: Map<string, IncomingMessage>;
-  index: Map<IncomingMessage, number>;
+  indexOf: (message: IncomingMessage) => number;
+}
+
+/** A message's index in its chunk; the map is built only when a reject needs it (most chunks have none). */
+function indexerOf(messages: IncomingMessage[]): (message: IncomingMessage) => number {
+  let index: Map<IncomingMessage, number> | undefined;
+  return (message) => (index ??= new Map(messages.map((m, i) => [m, i]))).get(message)!;
 }
 
 const held = new Map<number, HeldChunk>();
 
 async function protect(handle: number, values: Array<Buffer | null>): Promise<ProtectReply> {
   const messages: IncomingMessage[] = values.map((value) => ({ offset: '', key: null, value }));
-  const index = new Map(messages.map((m, i) => [m, i]));
+  const indexOf = indexerOf(messages);
   const { valid, rejected, sources } = classifyMessages(messages);
   const protectedChunk = valid.length ? await protectChunk(store, kek, valid) : null;
-  held.set(handle, { protectedChunk, sources, index });
-  return { rejected: rejected.map((r) => ({ index: index.get(r.message)!, reason: r.reason })) };
+  held.set(handle, { protectedChunk, sources, indexOf });
+  return { rejected: rejected.map((r) => ({ index: indexOf(r.message), reason: r.reason })) };
 }
 
 /** Store a held chunk; when the database refuses one event's data, the others are stored one by one around it. */
@@ -67,7 +73,7 @@ async function storeHeld(handle: number, chain: number, wantRows: boolean): Prom
         rows.push(...r.rows);
       } catch (inner) {
         if (!isDataError(inner)) throw inner;
-        refused.push({ index: chunk.index.get(chunk.sources.get(event.id)!)!, reason: `refused by the database (SQLSTATE ${(inner as { code: string }).code})` });
+        refused.push({ index: chunk.indexOf(chunk.sources.get(event.id)!), reason: `refused by the database (SQLSTATE ${(inner as { code: string }).code})` });
       }
     }
     return { inserted, duplicates, refused, rows: wantRows ? rows : null };

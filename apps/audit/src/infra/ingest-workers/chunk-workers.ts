@@ -25,6 +25,9 @@ const workerOf = (options: WorkerOptions): Worker =>
 
 const RESPAWN_DELAY_MS = 1000;
 
+/** Requests the worker replies to (all but `release`). */
+type AnsweredRequest = Exclude<ChunkRequest, { op: 'release' }>;
+
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
@@ -99,11 +102,16 @@ export class ChunkWorkers {
     return slot;
   }
 
-  private request<T>(slot: number, request: ChunkRequest, transfer: ArrayBuffer[] = []): Promise<T> {
+  private request<T>(slot: number, request: AnsweredRequest, transfer: ArrayBuffer[] = []): Promise<T> {
     const s = this.slots[slot];
     if (!s) return Promise.reject(new ChunkWorkerLostError(`chunk worker ${slot} is not running`));
+    return this.send<T>(s, request, transfer);
+  }
+
+  /** Post a request that the worker answers; its exit rejects what is still open. */
+  private send<T>(s: Slot, request: AnsweredRequest, transfer: ArrayBuffer[] = []): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      s.pending.set((request as { id: number }).id, { resolve: resolve as (v: unknown) => void, reject });
+      s.pending.set(request.id, { resolve: resolve as (v: unknown) => void, reject });
       s.worker.postMessage(request, transfer);
     });
   }
@@ -135,8 +143,7 @@ export class ChunkWorkers {
     this.slots = [];
     await Promise.all(
       slots.map(async (s) => {
-        const closed = new Promise<void>((resolve) => s.pending.set(this.nextId, { resolve: () => resolve(), reject: () => resolve() }));
-        s.worker.postMessage({ op: 'close', id: this.nextId++ } satisfies ChunkRequest);
+        const closed = this.send(s, { op: 'close', id: this.nextId++ }).catch(() => undefined); // an exit closes too
         await Promise.race([closed, new Promise((r) => setTimeout(r, 5000).unref())]);
         await s.worker.terminate();
       }),
